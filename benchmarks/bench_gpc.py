@@ -1,0 +1,123 @@
+"""Training-step and inference time of the gpc variants against the baseline.
+
+A benchmark, not a test: run it on an otherwise idle machine and read the
+ratios, which are measured in one run with the models alternating round by
+round (so slow drifts of a shared machine hit every model alike).
+
+    python benchmarks/bench_gpc.py                      # 32px/b64 and 224px/b16
+    python benchmarks/bench_gpc.py --sizes 32:64 --rounds 5
+    KERAS_BACKEND=jax python benchmarks/bench_gpc.py    # any Keras 3 backend
+
+Training time is `model.fit` over a fixed number of batches (what a user's
+training loop costs, Keras' compiled train step included); inference time is
+`model.predict` over the same batches.  "ref16" is gpcMobileNet 16 built the
+straightforward way (`Conv2D(groups=N)` + slicing interleave, from
+tests/gpc_reference.py); "gpc16 / ref16" compares this project's block to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+
+from gpc_support.environment import environment_info  # noqa: E402
+from gpc_support.models import REPORT_CHANNELS, build_model, variant_name  # noqa: E402
+from tests.gpc_reference import reference_gpc_block  # noqa: E402
+
+
+def parse_sizes(text):
+    sizes = []
+    for item in text.split(","):
+        try:
+            size, batch = (int(v) for v in item.split(":"))
+        except ValueError:
+            raise SystemExit(f"--sizes: expected SIZE:BATCH[,SIZE:BATCH], got {item!r}")
+        sizes.append((size, batch))
+    return sizes
+
+
+def build_variants(size, with_reference):
+    shape = (size, size, 3)
+    models = {"mobilenet": build_model(None, shape)}
+    for ch in REPORT_CHANNELS:
+        models[variant_name(ch)] = build_model(ch, shape)
+    if with_reference:
+        models["ref16"] = build_model(16, shape, pointwise_block=reference_gpc_block)
+    for model in models.values():
+        model.compile(
+            optimizer=keras.optimizers.RMSprop(1e-3),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    return models
+
+
+def time_call(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(size, batch, steps, rounds, with_reference):
+    rng = np.random.default_rng(0)
+    x = rng.random((batch * steps, size, size, 3), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, batch * steps), 10)
+    models = build_variants(size, with_reference)
+    for model in models.values():  # compile the train and predict functions
+        model.fit(x[: 2 * batch], y[: 2 * batch], batch_size=batch, epochs=1, verbose=0)
+        model.predict(x[: 2 * batch], batch_size=batch, verbose=0)
+    train = {name: [] for name in models}
+    infer = {name: [] for name in models}
+    for r in range(rounds):
+        order = list(models) if r % 2 == 0 else list(reversed(models))
+        for name in order:
+            model = models[name]
+            train[name].append(time_call(lambda: model.fit(
+                x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)) / steps)
+            infer[name].append(time_call(lambda: model.predict(x, batch_size=batch, verbose=0)) / steps)
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return {name: (statistics.median(train[name]), statistics.median(infer[name])) for name in models}
+
+
+def report(size, batch, results):
+    base_train, base_infer = results["mobilenet"]
+    print(f"\n{size}x{size}, batch {batch} (median seconds per batch; ratio to MobileNet)")
+    print(f"{'model':<12}{'train s':>10}{'ratio':>8}{'infer s':>10}{'ratio':>8}")
+    for name, (tr, inf) in results.items():
+        print(f"{name:<12}{tr:>10.4f}{tr / base_train:>8.2f}{inf:>10.4f}{inf / base_infer:>8.2f}")
+    if "ref16" in results:
+        (tr, inf), (rtr, rinf) = results["gpc16"], results["ref16"]
+        print(f"gpc16 / ref16 (this block / Conv2D(groups=N) form): "
+              f"train {tr / rtr:.2f}, inference {inf / rinf:.2f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="32:64,224:16", help="SIZE:BATCH list (default 32:64,224:16)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="batches per timing (default: 8 at <=64 px, 2 above)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the Conv2D(groups=N) model")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.steps < 0:
+        raise SystemExit("--rounds must be >= 1 and --steps >= 0")
+    info = environment_info()
+    print(f"backend {info['backend']}, keras {info['keras']}, device {info['device']}")
+    for size, batch in parse_sizes(args.sizes):
+        steps = args.steps or (8 if size <= 64 else 2)
+        results = measure(size, batch, steps, args.rounds, not args.no_reference)
+        report(size, batch, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""What a run ran on: backend, device, versions (for metrics files and benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def accelerator_names() -> list[str]:
+    """Names of the GPUs the active Keras backend can use (empty on a CPU machine)."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            names = []
+            for gpu in tf.config.list_physical_devices("GPU"):
+                details = tf.config.experimental.get_device_details(gpu)
+                names.append(details.get("device_name", gpu.name))
+            return names
+        if backend == "jax":
+            import jax
+
+            return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+        if backend == "torch":
+            import torch
+
+            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # a broken driver must not stop a CPU run
+        return []
+    return []
+
+
+def device_description() -> str:
+    """'GPU: NVIDIA H200' or 'CPU: 2 cores (x86_64)'."""
+    gpus = accelerator_names()
+    if gpus:
+        return "GPU: " + ", ".join(gpus)
+    return f"CPU: {os.cpu_count()} cores ({platform.machine()})"
+
+
+def environment_info() -> dict:
+    """Python, Keras, backend and framework versions and the device, as a dict."""
+    import keras
+
+    info = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "device": device_description(),
+        "platform": platform.platform(),
+    }
+    for module in ("tensorflow", "jax", "torch"):
+        try:
+            info[module] = __import__(module).__version__
+        except Exception:
+            pass
+    return info

@@ -1,0 +1,141 @@
+"""MobileNet v1 and gpcMobileNet (SPEC.md section 2), as plain Keras models.
+
+`build_model(channels=None)` is the MobileNet v1 baseline (the layout of
+`keras.applications.MobileNet(weights=None, classes=10)`);
+`build_model(channels=16)` (32, 64, 128, or any positive integer) is
+gpcMobileNet with that many input channels per group.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+from keras import layers
+
+from .layers import gpc_block
+
+__all__ = [
+    "POINTWISE_FILTERS",
+    "STRIDE2_BLOCKS",
+    "REPORT_CHANNELS",
+    "build_model",
+    "check_channels",
+    "variant_name",
+    "variant_label",
+]
+
+# Pointwise filters of the 13 depthwise separable blocks, and the (1-based)
+# blocks that halve the resolution.
+POINTWISE_FILTERS = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+STRIDE2_BLOCKS = frozenset({2, 4, 6, 12})
+# The channel settings of the report's Table 6.1.
+REPORT_CHANNELS = (16, 32, 64, 128)
+
+
+def check_channels(channels):
+    """Return `channels` as None or a positive int; raise ValueError otherwise."""
+    if channels is None:
+        return None
+    if (
+        isinstance(channels, bool)
+        or not isinstance(channels, numbers.Integral)
+        or channels < 1
+    ):
+        raise ValueError(
+            "channels must be None (the MobileNet baseline) or a positive "
+            f"integer number of channels per group such as 16, 32, 64 or 128; got {channels!r}"
+        )
+    return int(channels)
+
+
+def variant_name(channels) -> str:
+    """Short file-system name of a variant: 'mobilenet' or 'gpc16'."""
+    channels = check_channels(channels)
+    return "mobilenet" if channels is None else f"gpc{channels}"
+
+
+def variant_label(channels) -> str:
+    """Report-style name: 'MobileNet' or 'gpcMobileNet 16 Channels'."""
+    channels = check_channels(channels)
+    return "MobileNet" if channels is None else f"gpcMobileNet {channels} Channels"
+
+
+def _check_shape(input_shape):
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 3
+        or any(not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1 for d in input_shape)
+    ):
+        raise ValueError(
+            f"input_shape must be (height, width, channels) of positive integers, got {input_shape!r}"
+        )
+    if min(input_shape[:2]) < 32:
+        raise ValueError(
+            f"input_shape must be at least 32x32 (five stride-2 stages), got {tuple(input_shape)}"
+        )
+    return tuple(int(d) for d in input_shape)
+
+
+def build_model(
+    channels=None,
+    input_shape=(224, 224, 3),
+    classes: int = 10,
+    pointwise_block=gpc_block,
+) -> keras.Model:
+    """Build MobileNet v1 (`channels=None`) or gpcMobileNet `channels`.
+
+    Args:
+        channels: None for the baseline, otherwise the minimum number of input
+            channels per group of every grouped pointwise convolution.
+        input_shape: image size the model takes, (H, W, 3).
+        classes: number of output classes (softmax output, float32).
+        pointwise_block: for the gpc variants, the function that builds a D6
+            block, `(x, filters, channels_per_group, activation, name) -> y`;
+            the tests and benchmarks pass the `Conv2D(groups=N)` reference.
+    """
+    channels = check_channels(channels)
+    input_shape = _check_shape(input_shape)
+    if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
+        raise ValueError(f"classes must be a positive integer, got {classes!r}")
+
+    baseline = channels is None
+    def act(name):
+        if baseline:
+            return layers.ReLU(6.0, name=name)
+        return layers.Activation("swish", name=name)
+
+    act_name = "relu" if baseline else "swish"
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="conv1_pad")(inputs)
+    x = layers.Conv2D(32, 3, strides=2, padding="valid", use_bias=False, name="conv1")(x)
+    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = act(f"conv1_{act_name}")(x)
+
+    for block, filters in enumerate(POINTWISE_FILTERS, start=1):
+        if block in STRIDE2_BLOCKS:
+            x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block}")(x)
+            x = layers.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False,
+                                       name=f"conv_dw_{block}")(x)
+        else:
+            x = layers.DepthwiseConv2D(3, padding="same", use_bias=False,
+                                       name=f"conv_dw_{block}")(x)
+        x = layers.BatchNormalization(name=f"conv_dw_{block}_bn")(x)
+        x = act(f"conv_dw_{block}_{act_name}")(x)
+        if baseline:
+            x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block}")(x)
+            x = layers.BatchNormalization(name=f"conv_pw_{block}_bn")(x)
+            x = layers.ReLU(6.0, name=f"conv_pw_{block}_relu")(x)
+        else:
+            x = pointwise_block(x, filters, channels, activation="swish", name=f"conv_pw_{block}")
+
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = layers.Reshape((1, 1, POINTWISE_FILTERS[-1]), name="reshape_1")(x)
+    x = layers.Dropout(0.001, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
+    x = layers.Reshape((classes,), name="reshape_2")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
+    name = "mobilenet_v1" if baseline else f"gpc_mobilenet_v1_{channels}ch"
+    return keras.Model(inputs, outputs, name=name)
+
