@@ -23,6 +23,7 @@ __all__ = [
     "check_channels",
     "variant_name",
     "variant_label",
+    "block_table",
 ]
 
 # Pointwise filters of the 13 depthwise separable blocks, and the (1-based)
@@ -139,3 +140,34 @@ def build_model(
     name = "mobilenet_v1" if baseline else f"gpc_mobilenet_v1_{channels}ch"
     return keras.Model(inputs, outputs, name=name)
 
+
+
+def block_table(channels, input_size: int = 224) -> list[dict]:
+    """The 13 pointwise layers of a variant: sizes, groups and parameters.
+
+    One dict per block: block, stride, resolution (at `input_size`), C, F,
+    groups N, whether the block has the interleave and the second grouped
+    convolution L, and the pointwise parameters (convolutions + BatchNorm).
+    """
+    from .layers import gpc_block_plan
+
+    channels = check_channels(channels)
+    rows = []
+    c_in = 32
+    size = (input_size + 1) // 2
+    for block, filters in enumerate(POINTWISE_FILTERS, start=1):
+        if block in STRIDE2_BLOCKS:
+            size = (size + 1) // 2
+        if channels is None:
+            plan = dict(groups=1, interleave=False, second_conv=False,
+                        params=c_in * filters + 4 * filters)
+        else:
+            plan = gpc_block_plan(c_in, filters, channels)
+        rows.append({
+            "block": block, "stride": 2 if block in STRIDE2_BLOCKS else 1,
+            "resolution": f"{size}x{size}", "C": c_in, "F": filters,
+            "groups N": plan["groups"], "interleave": plan["interleave"],
+            "L": plan["second_conv"], "pointwise params": plan["params"],
+        })
+        c_in = filters
+    return rows

@@ -1,0 +1,125 @@
+"""Training profiles: the report's protocol and smaller ones for CPUs and tests.
+
+One table, `PROFILES`; `get_profile(name, **overrides)` returns a validated
+copy with any field replaced by name.
+
+| profile | image | batch | epochs | data               | what for                         |
+|---------|-------|-------|--------|--------------------|----------------------------------|
+| paper   | 224   | 64    | 50     | all                | the report's protocol, on a GPU  |
+| cpu     | 32    | 64    | 12     | all                | ~2 h for all five on 2 cores     |
+| quick   | 32    | 64    | 3      | 5,000 / 1,000      | all five in < 10 min on 2 cores  |
+| smoke   | 32    | 16    | 2      | 160 / 40           | tests                            |
+
+The learning rate is the report's cyclical schedule (SPEC.md section 4),
+`lr(e) = base * (1 + 0.5 t)` for `t < warmup`, else
+`peak * decay ** (t - warmup)`, with `t = e mod cycle`; the paper profile uses
+cycle 25, warm-up 7, base 0.001, peak 0.004, decay 0.85.  The short profiles
+compress the cycle to their number of epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+__all__ = ["Profile", "PROFILES", "get_profile", "learning_rate", "ProfileError"]
+
+
+class ProfileError(ValueError):
+    """A bad profile name or field value; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    image_size: int
+    batch_size: int
+    epochs: int
+    train_limit: int | None = None      # images kept from the 50,000 (before the split)
+    test_limit: int | None = None       # images kept from the 10,000
+    validation_fraction: float = 0.1
+    augment: bool = True
+    # cyclical learning-rate schedule (SPEC.md section 4)
+    lr_base: float = 0.001
+    lr_peak: float = 0.004
+    lr_warmup: int = 7
+    lr_decay: float = 0.85
+    lr_cycle: int = 25
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "paper": Profile("paper", image_size=224, batch_size=64, epochs=50),
+    "cpu": Profile("cpu", image_size=32, batch_size=64, epochs=12,
+                   lr_warmup=3, lr_decay=0.7, lr_cycle=12),
+    "quick": Profile("quick", image_size=32, batch_size=64, epochs=3,
+                     train_limit=5000, test_limit=1000,
+                     lr_warmup=1, lr_decay=0.5, lr_cycle=3),
+    "smoke": Profile("smoke", image_size=32, batch_size=16, epochs=2,
+                     train_limit=160, test_limit=40,
+                     lr_warmup=1, lr_decay=0.5, lr_cycle=2),
+}
+
+_POSITIVE_INTS = ("image_size", "batch_size", "epochs", "lr_cycle")
+_OPTIONAL_POSITIVE_INTS = ("train_limit", "test_limit")
+_POSITIVE_FLOATS = ("lr_base", "lr_peak", "lr_decay")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def get_profile(name: str | Profile, **overrides) -> Profile:
+    """The named profile with `overrides` applied, all fields validated."""
+    if isinstance(name, Profile):
+        profile = name
+    else:
+        if name not in PROFILES:
+            raise ProfileError(
+                f"profile must be one of {', '.join(PROFILES)}; got {name!r}"
+            )
+        profile = PROFILES[name]
+    fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ProfileError(
+            f"unknown profile field(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(fields))}"
+        )
+    profile = dataclasses.replace(profile, **overrides)
+    _validate(profile)
+    return profile
+
+
+def _validate(p: Profile) -> None:
+    for field in _POSITIVE_INTS:
+        value = getattr(p, field)
+        if not _is_int(value) or value < 1:
+            raise ProfileError(f"{field} must be a positive integer, got {value!r}")
+    for field in _OPTIONAL_POSITIVE_INTS:
+        value = getattr(p, field)
+        if value is not None and (not _is_int(value) or value < 1):
+            raise ProfileError(f"{field} must be None or a positive integer, got {value!r}")
+    for field in _POSITIVE_FLOATS:
+        value = getattr(p, field)
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value > 0:
+            raise ProfileError(f"{field} must be a positive number, got {value!r}")
+    if not _is_int(p.lr_warmup) or not 0 <= p.lr_warmup <= p.lr_cycle:
+        raise ProfileError(f"lr_warmup must be an integer in [0, lr_cycle], got {p.lr_warmup!r}")
+    vf = p.validation_fraction
+    if not isinstance(vf, numbers.Real) or isinstance(vf, bool) or not 0 < vf < 1:
+        raise ProfileError(f"validation_fraction must be a number in (0, 1), got {vf!r}")
+    if p.image_size < 32:
+        raise ProfileError(f"image_size must be at least 32, got {p.image_size}")
+    if not isinstance(p.augment, bool):
+        raise ProfileError(f"augment must be True or False, got {p.augment!r}")
+
+
+def learning_rate(epoch: int, profile: Profile) -> float:
+    """Learning rate of 0-based `epoch` under the profile's cyclical schedule."""
+    t = epoch % profile.lr_cycle
+    if t < profile.lr_warmup:
+        return profile.lr_base * (1 + 0.5 * t)
+    return profile.lr_peak * profile.lr_decay ** (t - profile.lr_warmup)

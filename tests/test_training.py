@@ -1,0 +1,152 @@
+"""The training engine: schedule, profiles, a smoke run, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gpc_support.profiles import PROFILES, ProfileError, get_profile, learning_rate
+from gpc_support.training import HISTORY_FIELDS, METRICS_FIELDS, RunError, read_history, train_variant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec_lr(epoch):
+    t = epoch % 25
+    return 0.001 * (1 + 0.5 * t) if t < 7 else 0.004 * 0.85 ** (t - 7)
+
+
+def test_paper_learning_rate_is_the_spec_formula():
+    paper = get_profile("paper")
+    for epoch in range(60):
+        assert learning_rate(epoch, paper) == pytest.approx(spec_lr(epoch), rel=1e-12)
+    assert learning_rate(6, paper) == pytest.approx(0.004)
+    assert learning_rate(25, paper) == pytest.approx(0.001)
+
+
+def test_paper_profile_is_the_report_protocol():
+    p = get_profile("paper")
+    assert (p.image_size, p.batch_size, p.epochs, p.train_limit, p.test_limit) == (224, 64, 50, None, None)
+    assert p.validation_fraction == 0.1 and p.augment
+
+
+def test_every_profile_field_can_be_overridden():
+    p = get_profile("quick", epochs=7, batch_size=32, image_size=64, train_limit=100)
+    assert (p.epochs, p.batch_size, p.image_size, p.train_limit) == (7, 32, 64, 100)
+    assert set(PROFILES) == {"paper", "cpu", "quick", "smoke"}
+
+
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("epochs", -3), ("batch_size", 0),
+                                         ("image_size", 16), ("validation_fraction", 1.5),
+                                         ("epochs", 2.5), ("train_limit", 0)])
+def test_bad_profile_values_name_the_field(field, value):
+    with pytest.raises(ProfileError, match=field):
+        get_profile("smoke", **{field: value})
+
+
+def test_unknown_profile_and_field():
+    with pytest.raises(ProfileError, match="profile must be one of"):
+        get_profile("fast")
+    with pytest.raises(ProfileError, match="unknown profile field"):
+        get_profile("smoke", epoch=3)
+
+
+def test_bad_parameters_fail_before_any_work(tmp_path, cifar_batches_dir):
+    with pytest.raises(ValueError, match="channels"):
+        train_variant(0, "smoke", data_dir=str(cifar_batches_dir), out_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="data_dir"):
+        train_variant(16, "smoke", data_dir=str(tmp_path / "nope"), out_dir=tmp_path / "b")
+    with pytest.raises(RunError, match="seed"):
+        train_variant(16, "smoke", data_dir=str(cifar_batches_dir), out_dir=tmp_path / "c", seed=-1)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_smoke_run_writes_history_and_complete_metrics(tmp_path, cifar_batches_dir):
+    out = tmp_path / "gpc32"
+    metrics = train_variant(32, "smoke", data_dir=str(cifar_batches_dir), out_dir=out, verbose=0)
+    rows = read_history(out / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert list(rows[0]) == list(HISTORY_FIELDS)
+    assert rows[0]["lr"] == pytest.approx(learning_rate(0, get_profile("smoke")))
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert set(METRICS_FIELDS) <= set(on_disk)
+    assert on_disk == json.loads(json.dumps(metrics))
+    assert on_disk["params_total"] == 432_842 and on_disk["epochs"] == 2
+    assert 0 <= on_disk["test_accuracy"] <= 1 and on_disk["test_images"] == 40
+    assert on_disk["environment"]["keras"]
+    assert (out / "best.weights.h5").exists() and (out / "test_predictions.npz").exists()
+    # the checkpoint is a complete .keras model a user can load
+    import keras
+    import numpy as np
+    (ckpt,) = (out / "checkpoints").glob("epoch_*.keras")
+    loaded = keras.models.load_model(ckpt)
+    x = np.zeros((2, 32, 32, 3), np.uint8)
+    assert loaded(x).shape == (2, 10)
+    # a finished run is returned, not retrained
+    before = (out / "metrics.json").stat().st_mtime_ns
+    again = train_variant(32, "smoke", data_dir=str(cifar_batches_dir), out_dir=out, verbose=0)
+    assert again["test_accuracy"] == metrics["test_accuracy"]
+    assert (out / "metrics.json").stat().st_mtime_ns == before
+    # another configuration refuses the folder and leaves it alone
+    with pytest.raises(RunError, match="another configuration"):
+        train_variant(64, "smoke", data_dir=str(cifar_batches_dir), out_dir=out, verbose=0)
+    assert (out / "metrics.json").stat().st_mtime_ns == before
+
+
+TRAIN_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from gpc_support.training import train_variant
+train_variant(16, "smoke", data_dir={data!r}, out_dir={out!r}, overrides={{"epochs": 3}}, verbose=2)
+"""
+
+
+def _train_in_subprocess(out, data):
+    code = TRAIN_SCRIPT.format(root=str(ROOT), data=str(data), out=str(out))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-c", code], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_epochs(out, proc, epochs, timeout=240):
+    """Poll state.json until `epochs` are committed; return them (or the exit)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = out / "state.json"
+        if state.exists():
+            try:
+                done = json.loads(state.read_text())["epochs_done"]
+            except (ValueError, KeyError):
+                done = 0
+            if done >= epochs:
+                return done
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.02)
+    raise AssertionError("training did not reach the epoch in time")
+
+
+def test_killed_run_resumes_without_losing_or_repeating_epochs(tmp_path, cifar_batches_dir):
+    out = tmp_path / "gpc16"
+    proc = _train_in_subprocess(out, cifar_batches_dir)
+    done = wait_for_epochs(out, proc, 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert done is not None and proc.returncode == -signal.SIGKILL, proc.stdout.read()
+    killed_at = json.loads((out / "state.json").read_text())["epochs_done"]
+    assert 1 <= killed_at < 3 and not (out / "metrics.json").exists()
+
+    proc = _train_in_subprocess(out, cifar_batches_dir)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    assert f"resuming after epoch {killed_at}" in output
+    rows = read_history(out / "history.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 3
+    assert len(list((out / "checkpoints").glob("*.keras"))) == 1
