@@ -39,6 +39,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="run_all.sh",
+        allow_abbrev=False,
         description="Train MobileNet v1 and gpcMobileNet variants on CIFAR-10 with the "
                     "parameterised notebook, then build the summary table and figures.",
     )
@@ -103,10 +104,11 @@ def _int_option(name: str, text, minimum: int):
 
 def plan_from_args(argv) -> dict:
     """Parse and check every option; nothing is loaded or trained here."""
+    args = _parser().parse_args(argv)  # --help exits here, before the heavy imports
+
     from .profiles import PROFILES, ProfileError, get_profile
     from .training import RunError, validate_run_request
 
-    args = _parser().parse_args(argv)
     if args.profile not in PROFILES:
         raise UsageError(f"--profile: must be one of {', '.join(PROFILES)}; got {args.profile!r}")
     channels = parse_channels(args.channels)

@@ -1,0 +1,122 @@
+"""Every bad parameter is refused before any work, naming what is wrong."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpc_support import batch
+from gpc_support.data import CLASS_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def existing_results(tmp_path):
+    """A results folder with a finished-looking run whose files must survive."""
+    out = tmp_path / "results"
+    run = out / "runs" / "gpc16"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    (run / "history.csv").write_text("epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.001,2,0.1,2,0.1,1\n")
+    return out
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def image_tree(root, size=(32, 32), broken=None):
+    for split in ("train", "test"):
+        for name in CLASS_NAMES:
+            d = root / split / name
+            d.mkdir(parents=True)
+            Image.fromarray(np.zeros(size + (3,), np.uint8)).save(d / "0.png")
+    if broken:
+        (root / "train" / "cat" / "0.png").write_bytes(b"not a png at all")
+    return root
+
+
+def bad_cases(tmp_path, data):
+    not_dir = tmp_path / "a-file"
+    not_dir.write_text("x")
+    (tmp_path / "empty").mkdir()
+    wrong = tmp_path / "wrong-layout"
+    (wrong / "images").mkdir(parents=True)
+    (wrong / "images" / "x.png").write_bytes(b"")
+    return {
+        "channels 0": (["--channels", "0"], "--channels"),
+        "channels -16": (["--channels", "-16"], "--channels"),
+        "channels 7.5": (["--channels", "7.5"], "--channels"),
+        "channels abc": (["--channels", "abc"], "--channels"),
+        "unknown profile": (["--profile", "fast"], "--profile"),
+        "epochs 0": (["--epochs", "0"], "--epochs"),
+        "epochs -3": (["--epochs", "-3"], "--epochs"),
+        "batch size 0": (["--batch-size", "0"], "--batch-size"),
+        "seed abc": (["--seed", "abc"], "--seed"),
+        "missing data dir": (["--data-dir", str(tmp_path / "nope")], "data_dir"),
+        "data dir is a file": (["--data-dir", str(not_dir)], "data_dir"),
+        "empty data dir": (["--data-dir", str(tmp_path / "empty")], "data_dir"),
+        "wrong layout": (["--data-dir", str(wrong)], "data_dir"),
+        "wrong image size": (["--data-dir", str(image_tree(tmp_path / "big", size=(40, 40)))], "32x32"),
+        "unreadable image": (["--data-dir", str(image_tree(tmp_path / "broken", broken=True))], "0.png"),
+        "unwritable out": (["--out", str(not_dir / "results")], "--out"),
+        "unknown option": (["--epoch", "3"], "unrecognized arguments"),
+    }
+
+
+def test_each_bad_parameter_is_refused_early(tmp_path, capsys, existing_results, cifar_batches_dir):
+    before = snapshot(existing_results)
+    for case, (args, named) in bad_cases(tmp_path, cifar_batches_dir).items():
+        argv = ["--profile", "smoke", "--data-dir", str(cifar_batches_dir), "--out", str(existing_results)]
+        argv += args
+        t0 = time.time()
+        code = batch.main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, case
+        assert named in err, f"{case}: {err}"
+        assert "error" in err
+        assert time.time() - t0 < 10, case
+        assert snapshot(existing_results) == before, case
+
+
+def test_run_all_script_refuses_bad_channels_with_exit_status(tmp_path, existing_results):
+    before = snapshot(existing_results)
+    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--channels", "7.5",
+                             "--out", str(existing_results)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--channels" in result.stderr and "positive integer" in result.stderr
+    assert snapshot(existing_results) == before
+
+
+def test_help_lists_the_options():
+    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0
+    for option in ("--profile", "--data-dir", "--channels", "--seed", "--out", "--force"):
+        assert option in result.stdout
+
+
+def test_notebook_refuses_bad_parameters_from_papermill(tmp_path, cifar_batches_dir):
+    import papermill
+
+    for channels, named in ((0, "channels"), ("abc", "channels")):
+        out_nb = tmp_path / f"bad-{channels}.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError, match=named):
+            papermill.execute_notebook(
+                str(ROOT / "notebooks" / "gpc_mobilenet.ipynb"), str(out_nb),
+                parameters={"channels": channels, "profile": "smoke",
+                            "data_dir": str(cifar_batches_dir), "out_dir": str(tmp_path / "run")},
+                kernel_name="python3", cwd=str(ROOT), progress_bar=False)
+    with pytest.raises(papermill.PapermillExecutionError, match="epochs"):
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "gpc_mobilenet.ipynb"), str(tmp_path / "bad-epochs.ipynb"),
+            parameters={"channels": 16, "profile": "smoke", "data_dir": str(cifar_batches_dir),
+                        "out_dir": str(tmp_path / "run"), "overrides": {"epochs": 0}},
+            kernel_name="python3", cwd=str(ROOT), progress_bar=False)
+    assert not (tmp_path / "run").exists()

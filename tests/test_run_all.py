@@ -1,0 +1,151 @@
+"""run_all.sh end to end on the smoke profile, and what an interruption leaves.
+
+These tests run the real script, the real notebooks (papermill) and real
+training on a tiny CIFAR-10 written in the original python-batches format.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gpc_support.training import read_history
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_ALL = ROOT / "run_all.sh"
+
+
+def run_all(*args, timeout=900):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(["bash", str(RUN_ALL), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def start_run_all(*args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(["bash", str(RUN_ALL), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            start_new_session=True)
+
+
+def kill_tree(proc):
+    """SIGKILL run_all.sh and everything it started (papermill's kernel too)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.pid)
+        family = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
+    proc.wait()
+
+
+def wait_for(predicate, proc, timeout=600):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def epochs_done(run_dir):
+    try:
+        return json.loads((run_dir / "state.json").read_text())["epochs_done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2):
+    for name in variants:
+        rows = read_history(out / "runs" / name / "history.csv")
+        assert [r["epoch"] for r in rows] == list(range(1, epochs + 1)), name
+        metrics = json.loads((out / "runs" / name / "metrics.json").read_text())
+        assert metrics["epochs"] == epochs
+        nb = json.loads((out / "notebooks" / f"{name}.ipynb").read_text())
+        errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, name
+    summary = (out / "summary" / "summary.md").read_text()
+    csv = (out / "summary" / "summary.csv").read_text()
+    for label in ("MobileNet", "gpcMobileNet 16"):
+        assert label in summary and label in csv
+    assert not list(out.rglob("*.partial.ipynb"))
+    assert not list(out.rglob("*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory, cifar_batches_dir):
+    out = tmp_path_factory.mktemp("run_all") / "smoke"
+    result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir,
+                     "--channels", "base,16", "--out", out)
+    return out, result
+
+
+def test_run_all_smoke_end_to_end(smoke_results):
+    out, result = smoke_results
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[1/2] mobilenet" in result.stdout and "[2/2] gpc16" in result.stdout
+    assert "elapsed" in result.stdout
+    check_complete(out)
+    figures = {p.name for p in (out / "summary").iterdir()}
+    assert {"fig_accuracy.png", "fig_loss.png", "fig_accuracy.svg"} <= figures
+
+
+def test_second_call_skips_finished_variants(smoke_results, cifar_batches_dir):
+    out, _ = smoke_results
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    t0 = time.time()
+    result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir,
+                     "--channels", "base,16", "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("complete, skipped") == 2
+    after = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_batches_dir):
+    out = tmp_path / "killed"
+    args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+            "--out", out, "--epochs", "3")
+    # 1. kill while the second variant is training (after its first epoch)
+    proc = start_run_all(*args)
+    reached = wait_for(lambda: epochs_done(out / "runs" / "gpc16") >= 1, proc)
+    kill_tree(proc)
+    assert reached, proc.stdout.read()
+    assert not (out / "runs" / "gpc16" / "metrics.json").exists()
+    # 2. start again, kill while the summary notebook is running
+    proc = start_run_all(*args)
+    reached = wait_for(lambda: (out / "notebooks" / "summary.partial.ipynb").exists(), proc)
+    kill_tree(proc)
+    assert reached, proc.stdout.read()
+    # 3. start again: completes with exactly the planned epochs
+    result = run_all(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    check_complete(out, epochs=3)
+
+
+def test_failing_variant_stops_with_message_and_keeps_notebook(tmp_path, cifar_batches_dir):
+    out = tmp_path / "fails"
+    run_dir = out / "runs" / "mobilenet"
+    run_dir.mkdir(parents=True)
+    # a folder holding another run's configuration makes the variant fail
+    (run_dir / "config.json").write_text(json.dumps({"variant": "something else"}))
+    result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+                     "--out", out)
+    assert result.returncode == 1
+    assert "mobilenet" in result.stderr and "FAILED" in result.stderr
+    assert "another configuration" in result.stderr
+    assert (out / "notebooks" / "mobilenet.ipynb").exists()
+    assert not (out / "runs" / "gpc16").exists()
