@@ -17,4 +17,10 @@ done
 . "$ROOT/scripts/setup_env.sh"
 gpc_setup_env "$ROOT/requirements.txt"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-exec "$PYTHON" -m gpc_support.batch "$@"
+# TensorFlow's C++ start-up lines and the kernel's transport notice say
+# nothing about the study: keep them off the terminal, pass everything else.
+NOISE='^(WARNING: All log messages before absl::InitializeLog|I0000 |.*Kernel is running over TCP without encryption|To enable the following instructions|E0000 .*cuda|W0000 )'
+set +e
+{ "$PYTHON" -m gpc_support.batch "$@" 2>&1 1>&3 3>&- | grep --line-buffered -v -E "$NOISE" >&2; } 3>&1
+status=${PIPESTATUS[0]}
+exit "$status"
