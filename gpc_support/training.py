@@ -230,6 +230,45 @@ def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list)
     return EpochRecorder()
 
 
+def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: int, seed: int = 0) -> None:
+    """Set every BatchNorm's moving statistics to their average over `batches`.
+
+    `model` is the training model (preprocessing + network); the images go
+    through its preprocessing without augmentation and through the network in
+    training mode, with each BatchNorm's momentum set so that its moving
+    mean and variance become the running average of the batch statistics.
+    """
+    import keras
+
+    preprocess, network = model.layers[-2], model.layers[-1]
+    norms = [layer for layer in network._flatten_layers()
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms or batches < 1:
+        return
+    order = np.random.default_rng(seed).permutation(len(images))
+    saved = [bn.momentum for bn in norms]
+    try:
+        for i in range(min(batches, -(-len(images) // batch_size))):
+            for bn in norms:
+                bn.momentum = i / (i + 1)
+            batch = images[order[i * batch_size:(i + 1) * batch_size]]
+            network(preprocess(batch, training=False), training=True)
+    finally:
+        for bn, momentum in zip(norms, saved):
+            bn.momentum = momentum
+
+
+def _batchnorm_recalibrator(images, profile: Profile, seed: int):
+    import keras
+
+    class BatchNormRecalibration(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            recalibrate_batchnorm(self.model, images, profile.bn_recalibration,
+                                  profile.batch_size, seed)
+
+    return BatchNormRecalibration()
+
+
 def _load_state(out_dir: Path) -> tuple[dict, list]:
     fresh = {"epochs_done": 0, "checkpoint": None, "best_val_accuracy": -1.0,
              "best_epoch": 0, "training_seconds": 0.0}
@@ -313,14 +352,16 @@ def train_variant(
 
     train_ds = make_dataset(data.x_train, data.y_train, profile.batch_size, training=True, seed=seed)
     val_ds = make_dataset(data.x_val, data.y_val, profile.batch_size, training=False)
-    recorder = _epoch_recorder(out_dir, profile, state, history)
+    callbacks = [_epoch_recorder(out_dir, profile, state, history)]
+    if profile.bn_recalibration:
+        callbacks.insert(0, _batchnorm_recalibrator(data.x_train, profile, seed))
     if state["epochs_done"] < profile.epochs:
         if verbose:
             done = state["epochs_done"]
             print(f"{variant_label(channels)}: epochs {done + 1}..{profile.epochs} of {profile.epochs}"
                   + (f" (resuming after epoch {done})" if done else ""), flush=True)
         model.fit(train_ds, validation_data=val_ds, epochs=profile.epochs, shuffle=False,
-                  initial_epoch=state["epochs_done"], callbacks=[recorder], verbose=verbose)
+                  initial_epoch=state["epochs_done"], callbacks=callbacks, verbose=verbose)
 
     return _finish(out_dir, model, network, channels, profile, data, state, history, mixed)
 

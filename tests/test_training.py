@@ -32,7 +32,7 @@ def test_paper_learning_rate_is_the_spec_formula():
 def test_paper_profile_is_the_report_protocol():
     p = get_profile("paper")
     assert (p.image_size, p.batch_size, p.epochs, p.train_limit, p.test_limit) == (224, 64, 50, None, None)
-    assert p.validation_fraction == 0.1 and p.augment
+    assert p.validation_fraction == 0.1 and p.augment == "paper"
 
 
 def test_every_profile_field_can_be_overridden():
@@ -150,3 +150,39 @@ def test_killed_run_resumes_without_losing_or_repeating_epochs(tmp_path, cifar_b
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 3
     assert len(list((out / "checkpoints").glob("*.keras"))) == 1
+
+
+def test_batchnorm_recalibration_sets_population_statistics():
+    import keras
+    import numpy as np
+
+    from gpc_support.training import build_training_model, recalibrate_batchnorm
+
+    profile = get_profile("smoke")
+    model, network = build_training_model(16, profile, seed=0)
+    images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    recalibrate_batchnorm(model, images, batches=2, batch_size=16, seed=0)
+    bn = network.get_layer("conv1_bn")
+    # conv1's outputs over the same 32 images, in the order the batches took them
+    order = np.random.default_rng(0).permutation(32)
+    stem = keras.Model(network.input, network.get_layer("conv1").output)
+    feats = [np.asarray(stem(images[order[i * 16:(i + 1) * 16]] / 255.0)) for i in range(2)]
+    want_mean = np.mean([f.mean(axis=(0, 1, 2)) for f in feats], axis=0)
+    want_var = np.mean([f.var(axis=(0, 1, 2)) for f in feats], axis=0)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), want_mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), want_var, rtol=1e-3, atol=1e-6)
+    assert bn.momentum == 0.99
+
+
+def test_the_network_sees_the_profile_image_size():
+    import numpy as np
+
+    from gpc_support.training import build_training_model
+
+    model, network = build_training_model(None, get_profile("smoke", image_size=64), seed=0)
+    assert tuple(network.input.shape) == (None, 64, 64, 3)
+    assert tuple(model.input.shape) == (None, 32, 32, 3) and model.input.dtype == "uint8"
+    preprocess = model.layers[-2]
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    assert preprocess(x, training=True).shape == (2, 64, 64, 3)
+    assert model(x).shape == (2, 10)
