@@ -68,7 +68,7 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", image_size=224, batch_size=64, epochs=50),
     "cpu": Profile("cpu", image_size=32, batch_size=64, epochs=12, augment="light",
                    lr_peak=0.002, lr_warmup=2, lr_decay=0.75, lr_cycle=12,
-                   bn_recalibration=100),
+                   bn_recalibration=50),
     "quick": Profile("quick", image_size=32, batch_size=64, epochs=3,
                      train_limit=8000, test_limit=2000, augment="light",
                      lr_peak=0.002, lr_warmup=1, lr_decay=0.5, lr_cycle=3,

@@ -631,7 +631,10 @@ _METRIC_TITLES = {
 
 
 def _percent_axis(ax):
-    ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1, decimals=0))
+    # whole percents where the ticks allow it, one decimal where they do not
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(
+        lambda v, _: f"{100 * v:.0f}%" if abs(100 * v - round(100 * v)) < 1e-6 else f"{100 * v:.1f}%"))
 
 
 def _epoch_axis(ax):
@@ -972,7 +975,11 @@ def _profile_lines(results) -> list[str]:
         if p.get("test_limit"):
             bits.append(f"{p['test_limit']:,} test images")
         if "augment" in p:
-            bits.append("augmentation on" if p["augment"] else "no augmentation")
+            augment = p["augment"]
+            if augment is True:
+                augment = "paper"
+            bits.append("no augmentation" if augment in (False, None, "none")
+                        else f"{augment} augmentation")
         lines.append(f"- profile `{p.get('name')}`: {', '.join(bits)} "
                      f"(runs: {', '.join(variants)})")
     return lines
@@ -1009,7 +1016,11 @@ def summary_markdown(results: dict[str, RunResult], table: pd.DataFrame, results
     """The text of summary.md."""
     lines = ["# Grouped pointwise convolutions on CIFAR-10: Table 6.1 reproduced", ""]
     if results_dir is not None:
-        lines += [f"Results folder: `{results_dir}`", ""]
+        shown = Path(results_dir).resolve()
+        repo = Path(__file__).resolve().parent.parent
+        if shown.is_relative_to(repo):
+            shown = shown.relative_to(repo)
+        lines += [f"Results folder: `{shown}`", ""]
     lines += ["## Runs", ""]
     lines += _profile_lines(results) or ["- no run recorded its profile"]
     lines += _data_lines(results)
