@@ -12,7 +12,9 @@ rename, so a kill never leaves half a file):
                    val_loss, val_accuracy, seconds;
 - `state.json`     the last finished epoch and the best one so far;
 - `checkpoints/epoch_NNN.keras`  model + optimizer after the last finished epoch;
-- `best.weights.h5`  weights of the epoch with the best validation accuracy;
+- `best.weights.h5`  weights of the (finished) epoch with the best validation
+                   accuracy; written as a candidate in checkpoints/ first and
+                   promoted only once state.json has committed that epoch;
 - `test_predictions.npz`  test labels and predicted probabilities of the best
                    weights (for per-class accuracy and the confusion matrix);
 - `metrics.json`   written last: counts, test accuracy and loss, timings,
@@ -207,10 +209,11 @@ def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list)
             self.model.save(tmp)
             os.replace(tmp, ckpt)
             improved = row["val_accuracy"] > state["best_val_accuracy"]
+            candidate = ckpt_dir / f"best_epoch_{epoch + 1:03d}.weights.h5"
             if improved:
-                tmp = out_dir / "best.tmp.weights.h5"
+                tmp = ckpt_dir / "best.tmp.weights.h5"
                 self.model.save_weights(tmp)
-                os.replace(tmp, out_dir / "best.weights.h5")
+                os.replace(tmp, candidate)
             # 2. the history with this row
             history.append(row)
             atomic_write_text(out_dir / "history.csv", _history_text(history))
@@ -221,13 +224,26 @@ def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list)
                 training_seconds=state["training_seconds"] + seconds,
             )
             if improved:
-                state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1)
+                state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1,
+                             best_pending=candidate.name)
             atomic_write_json(out_dir / "state.json", state)
-            for old in ckpt_dir.glob("epoch_*.keras"):
-                if old.name != ckpt.name:
-                    old.unlink(missing_ok=True)
+            # 4. only a committed epoch's weights become best.weights.h5
+            _settle_files(out_dir, state)
 
     return EpochRecorder()
+
+
+def _settle_files(out_dir: Path, state: dict) -> None:
+    """Finish what a committed state.json says: promote the best weights,
+    remove checkpoints and best-weight candidates it no longer refers to."""
+    ckpt_dir = out_dir / "checkpoints"
+    pending = state.get("best_pending")
+    if pending and (ckpt_dir / pending).exists():
+        os.replace(ckpt_dir / pending, out_dir / "best.weights.h5")
+    if ckpt_dir.is_dir():
+        for old in ckpt_dir.iterdir():
+            if old.name != state.get("checkpoint"):
+                old.unlink(missing_ok=True)
 
 
 def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: int, seed: int = 0) -> None:
@@ -290,6 +306,7 @@ def _load_state(out_dir: Path) -> tuple[dict, list]:
     history = [row for row in history if row["epoch"] <= state["epochs_done"]]
     if len(history) != state["epochs_done"]:
         return fresh, []
+    _settle_files(out_dir, state)
     return state, history
 
 

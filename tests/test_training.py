@@ -186,3 +186,30 @@ def test_the_network_sees_the_profile_image_size():
     x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     assert preprocess(x, training=True).shape == (2, 64, 64, 3)
     assert model(x).shape == (2, 10)
+
+
+def test_uncommitted_best_weights_never_become_best(tmp_path):
+    """A kill after an epoch saved its candidate but before state.json committed
+    it leaves best.weights.h5 alone; a committed candidate is promoted."""
+    from gpc_support.files import atomic_write_json
+    from gpc_support.training import _load_state, _settle_files
+
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    (tmp_path / "best.weights.h5").write_text("epoch 1")
+    (ckpt / "epoch_001.keras").write_text("ckpt 1")
+    (ckpt / "epoch_002.keras").write_text("ckpt 2, not committed")
+    (ckpt / "best_epoch_002.weights.h5").write_text("epoch 2, not committed")
+    (tmp_path / "history.csv").write_text(
+        "epoch,lr,loss,accuracy,val_loss,val_accuracy,seconds\n1,0.1,1,0.5,1,0.5,1\n2,0.1,1,0.6,1,0.6,1\n")
+    atomic_write_json(tmp_path / "state.json", {
+        "epochs_done": 1, "checkpoint": "epoch_001.keras", "best_val_accuracy": 0.5,
+        "best_epoch": 1, "training_seconds": 1.0, "best_pending": None})
+    state, history = _load_state(tmp_path)
+    assert state["epochs_done"] == 1 and [r["epoch"] for r in history] == [1]
+    assert (tmp_path / "best.weights.h5").read_text() == "epoch 1"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_001.keras"]
+    # committed: the candidate is promoted
+    (ckpt / "best_epoch_002.weights.h5").write_text("epoch 2")
+    _settle_files(tmp_path, {"checkpoint": "epoch_001.keras", "best_pending": "best_epoch_002.weights.h5"})
+    assert (tmp_path / "best.weights.h5").read_text() == "epoch 2"
