@@ -251,8 +251,10 @@ def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: i
 
     `model` is the training model (preprocessing + network); the images go
     through its preprocessing without augmentation and through the network in
-    training mode, with each BatchNorm's momentum set so that its moving
-    mean and variance become the running average of the batch statistics.
+    training mode, with each BatchNorm's momentum set to `i / (i + 1)` for the
+    i-th batch, so that its moving mean and variance become the running
+    average of the batch statistics.  The momentum is a variable during the
+    passes, so under TensorFlow the forward pass is compiled once per model.
     """
     import keras
 
@@ -261,17 +263,34 @@ def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: i
              if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms or batches < 1:
         return
+    cache = getattr(model, "_gpc_recalibration", None)
+    if cache is None:
+        momentum = keras.Variable(0.0, trainable=False, name="recalibration_momentum")
+
+        def forward(x):
+            network(preprocess(x, training=False), training=True)
+            return 0
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            forward = tf.function(forward, reduce_retracing=True)
+        cache = (momentum, forward)
+        object.__setattr__(model, "_gpc_recalibration", cache)  # untracked: never saved
+    momentum, forward = cache
     order = np.random.default_rng(seed).permutation(len(images))
     saved = [bn.momentum for bn in norms]
     try:
+        for bn in norms:
+            # plain attribute write: Keras would refuse to track a new
+            # variable on a built layer, and it must not be saved with it
+            object.__setattr__(bn, "momentum", momentum)
         for i in range(min(batches, -(-len(images) // batch_size))):
-            for bn in norms:
-                bn.momentum = i / (i + 1)
-            batch = images[order[i * batch_size:(i + 1) * batch_size]]
-            network(preprocess(batch, training=False), training=True)
+            momentum.assign(i / (i + 1))
+            forward(images[order[i * batch_size:(i + 1) * batch_size]])
     finally:
-        for bn, momentum in zip(norms, saved):
-            bn.momentum = momentum
+        for bn, value in zip(norms, saved):
+            object.__setattr__(bn, "momentum", value)
 
 
 def _batchnorm_recalibrator(images, profile: Profile, seed: int):
