@@ -18,10 +18,13 @@ baseline here: TensorFlow's CPU gradient of a grouped convolution is slow.
 Here the grouped convolution is one `einsum` over the pixels viewed as
 (pixels, N, C/N) with a kernel stored as (N, C/N, F/N); storing the kernel in
 that layout (instead of Conv2D's (1, 1, C/N, F)) saves a transpose per call.
-Measured alternatives: the same einsum with a Conv2D-layout kernel; explicit
-transposes + batched `matmul` (faster alone, slower inside the model);
-a block-diagonal dense kernel for small N (no gain); `ops.conv` with a
-grouped kernel (as slow as Conv2D(groups=N)).  The kernel is initialised from
+With two groups the layer instead multiplies by the block-diagonal dense
+kernel (twice the multiply-accumulates of that layer, no transposes): faster
+for gpcMobileNet 16's first block at 112x112.  Measured alternatives: the
+same einsum with a Conv2D-layout kernel; explicit transposes + batched
+`matmul` (faster alone, slower inside the model); the block-diagonal kernel
+for N up to 8 (slower); `ops.conv` with a grouped kernel (as slow as
+Conv2D(groups=N)).  The kernel is initialised from
 Conv2D(groups=N)'s layout, so it has the same distribution as the method
 authors' layers, and `conv2d_kernel_to_grouped` / `grouped_kernel_to_conv2d`
 move weights between the two forms.
@@ -91,6 +94,11 @@ def interleave_permutation(channels: int, groups: int) -> list[int]:
         )
     step = channels // groups
     return [(m % groups) * step + m // groups for m in range(channels)]
+
+
+# Up to this many groups the grouped convolution runs as one dense matmul with
+# a block-diagonal kernel (measured faster on the CPU than the einsum for N=2).
+DENSE_MAX_GROUPS = 2
 
 
 def conv2d_kernel_to_grouped(kernel, groups: int):
@@ -180,6 +188,15 @@ class GroupedPointwiseConv2D(layers.Layer):
     def call(self, inputs):
         n = self.groups
         c = self.channels_in // n
+        if n <= DENSE_MAX_GROUPS:
+            # Two groups: one dense matmul with the block-diagonal kernel does
+            # twice the multiply-accumulates but no transposes, which is
+            # faster (gpcMobileNet 16's first block at 112x112: inference
+            # 1.9x -> see benchmarks/bench_gpc.py).
+            eye = ops.eye(n, dtype=self.kernel.dtype)
+            full = ops.einsum("ncf,nm->ncmf", self.kernel, eye)
+            full = ops.reshape(full, (self.channels_in, self.filters))
+            return ops.matmul(inputs, full)
         grouped = ops.reshape(inputs, (-1, n, c))
         out = ops.einsum("mnc,ncf->mnf", grouped, self.kernel)
         return ops.reshape(out, _output_shape(inputs, self.filters))
