@@ -7,7 +7,9 @@
 #   ./run_all.sh --help                       # all options
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$ROOT"
+# Stay in the caller's folder, so relative --data-dir and --out mean what the
+# caller means; the package is found through PYTHONPATH.
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 for arg in "$@"; do
     if [ "$arg" = "-h" ] || [ "$arg" = "--help" ]; then
         exec python3 -m gpc_support.batch --help
