@@ -221,7 +221,7 @@ def run(plan: dict) -> int:
         print(f"{head} done in {_fmt(time.perf_counter() - t0)}: test accuracy "
               f"{100 * metrics['test_accuracy']:.2f}%   (elapsed {_fmt(time.perf_counter() - start)})",
               flush=True)
-    print(f"[summary]  building table and figures ...", flush=True)
+    print("[summary]  building table and figures ...", flush=True)
     try:
         _execute(SUMMARY_NOTEBOOK, out / "notebooks" / "summary.ipynb", {"results_dir": str(out)})
     except Exception as err:

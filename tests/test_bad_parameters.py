@@ -1,7 +1,6 @@
 """Every bad parameter is refused before any work, naming what is wrong."""
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path

@@ -7,7 +7,6 @@ a position pattern that catches a wrong CHW -> HWC transpose.  JPEG is lossy,
 so the JPEG images are one flat colour per class and checked approximately.
 """
 
-import os
 import pickle
 
 import keras

@@ -106,7 +106,6 @@ def test_run_all_smoke_end_to_end(smoke_results):
 def test_second_call_skips_finished_variants(smoke_results, cifar_batches_dir):
     out, _ = smoke_results
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
-    t0 = time.time()
     result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir,
                      "--channels", "base,16", "--out", out)
     assert result.returncode == 0, result.stdout + result.stderr
