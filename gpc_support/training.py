@@ -12,9 +12,11 @@ rename, so a kill never leaves half a file):
                    val_loss, val_accuracy, seconds;
 - `state.json`     the last finished epoch and the best one so far;
 - `checkpoints/epoch_NNN.keras`  model + optimizer after the last finished epoch;
-- `best.weights.h5`  weights of the (finished) epoch with the best validation
-                   accuracy; written as a candidate in checkpoints/ first and
-                   promoted only once state.json has committed that epoch;
+- `best.weights.h5`  the network's weights (no optimizer state) from the
+                   finished epoch with the best validation accuracy; they load
+                   into `models.build_model(channels, input_shape)`.  Written as
+                   a candidate in checkpoints/ first and promoted only once
+                   state.json has committed that epoch;
 - `test_predictions.npz`  test labels and predicted probabilities of the best
                    weights (for per-class accuracy and the confusion matrix);
 - `metrics.json`   written last: counts, test accuracy and loss, timings,
@@ -182,7 +184,7 @@ def _compile(model, profile: Profile) -> None:
     )
 
 
-def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list):
+def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list, network):
     """A Keras callback that commits every finished epoch to disk."""
     import keras
 
@@ -210,8 +212,10 @@ def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list)
             improved = row["val_accuracy"] > state["best_val_accuracy"]
             candidate = ckpt_dir / f"best_epoch_{epoch + 1:03d}.weights.h5"
             if improved:
+                # The bare network: a compiled model's weights file would also
+                # carry the optimizer's slots, doubling its size.
                 tmp = ckpt_dir / "best.tmp.weights.h5"
-                self.model.save_weights(tmp)
+                network.save_weights(tmp)
                 os.replace(tmp, candidate)
             # 2. the history with this row
             history.append(row)
@@ -387,7 +391,7 @@ def train_variant(
 
     train_ds = make_dataset(data.x_train, data.y_train, profile.batch_size, training=True, seed=seed)
     val_ds = make_dataset(data.x_val, data.y_val, profile.batch_size, training=False)
-    callbacks = [_epoch_recorder(out_dir, profile, state, history)]
+    callbacks = [_epoch_recorder(out_dir, profile, state, history, network)]
     if profile.bn_recalibration:
         callbacks.insert(0, _batchnorm_recalibrator(data.x_train, profile, seed))
     if state["epochs_done"] < profile.epochs:
@@ -418,7 +422,7 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, mi
     from .environment import environment_info
     from .metrics import count_macs, count_params, param_size_mib, profiler_flops
 
-    model.load_weights(out_dir / "best.weights.h5")
+    network.load_weights(out_dir / "best.weights.h5")
     test_ds = make_dataset(data.x_test, data.y_test, profile.batch_size, training=False)
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     probabilities = model.predict(test_ds, verbose=0)

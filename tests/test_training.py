@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gpc_support.profiles import PROFILES, ProfileError, get_profile, learning_rate
@@ -80,9 +81,24 @@ def test_smoke_run_writes_history_and_complete_metrics(tmp_path, cifar_batches_d
     assert 0 <= on_disk["test_accuracy"] <= 1 and on_disk["test_images"] == 40
     assert on_disk["environment"]["keras"]
     assert (out / "best.weights.h5").exists() and (out / "test_predictions.npz").exists()
+    # best.weights.h5 is the bare network (no optimizer slots): it loads into a
+    # freshly built model, which then reproduces the saved test predictions.
+    import h5py
+    with h5py.File(out / "best.weights.h5", "r") as f:
+        assert "optimizer" not in f
+    from gpc_support.data import load_cifar10
+    from gpc_support.models import build_model
+    smoke = get_profile("smoke")
+    data = load_cifar10(str(cifar_batches_dir), validation_fraction=smoke.validation_fraction, seed=0,
+                        train_limit=smoke.train_limit, test_limit=smoke.test_limit)
+    fresh = build_model(32, input_shape=(32, 32, 3))
+    fresh.load_weights(out / "best.weights.h5")
+    saved = np.load(out / "test_predictions.npz")
+    assert (saved["y_true"] == data.y_test).all()
+    np.testing.assert_allclose(fresh.predict(data.x_test / 255.0, verbose=0), saved["probabilities"],
+                               rtol=1e-4, atol=1e-5)
     # the checkpoint is a complete .keras model a user can load
     import keras
-    import numpy as np
     (ckpt,) = (out / "checkpoints").glob("epoch_*.keras")
     loaded = keras.models.load_model(ckpt)
     x = np.zeros((2, 32, 32, 3), np.uint8)
