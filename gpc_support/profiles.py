@@ -6,7 +6,7 @@ copy with any field replaced by name.
 | profile | image | batch | epochs | data               | what for                         |
 |---------|-------|-------|--------|--------------------|----------------------------------|
 | paper   | 224   | 64    | 50     | all                | the report's protocol, on a GPU  |
-| cpu     | 32    | 64    | 15     | all                | ~2 h for all five on 2 cores     |
+| cpu     | 32    | 64    | 15     | all                | 1 h 44 min for all five, 2 cores |
 | quick   | 32    | 64    | 3      | 8,000 / 2,000      | all five in < 10 min on 2 cores  |
 | smoke   | 32    | 16    | 2      | 160 / 40           | tests                            |
 
