@@ -101,18 +101,16 @@ def build_model(
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
 
     baseline = channels is None
-    def act(name):
-        if baseline:
-            return layers.ReLU(6.0, name=name)
-        return layers.Activation("swish", name=name)
-
-    act_name = "relu" if baseline else "swish"
-
+    # ReLU6 after the stem and after every depthwise convolution in ALL five
+    # networks, as in the method authors' code that produced their numbers
+    # (k-neural-api, branch development12, cai/mobilenet.py: conv1_relu and
+    # conv_dw_%d_relu are ReLU(6.)); the gpc networks use swish only inside
+    # their pointwise D6 blocks (SPEC.md section 2).
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="conv1_pad")(inputs)
     x = layers.Conv2D(32, 3, strides=2, padding="valid", use_bias=False, name="conv1")(x)
     x = layers.BatchNormalization(name="conv1_bn")(x)
-    x = act(f"conv1_{act_name}")(x)
+    x = layers.ReLU(6.0, name="conv1_relu")(x)
 
     for block, filters in enumerate(POINTWISE_FILTERS, start=1):
         if block in STRIDE2_BLOCKS:
@@ -123,7 +121,7 @@ def build_model(
             x = layers.DepthwiseConv2D(3, padding="same", use_bias=False,
                                        name=f"conv_dw_{block}")(x)
         x = layers.BatchNormalization(name=f"conv_dw_{block}_bn")(x)
-        x = act(f"conv_dw_{block}_{act_name}")(x)
+        x = layers.ReLU(6.0, name=f"conv_dw_{block}_relu")(x)
         if baseline:
             x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block}")(x)
             x = layers.BatchNormalization(name=f"conv_pw_{block}_bn")(x)

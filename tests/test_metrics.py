@@ -38,3 +38,34 @@ def test_profiler_flops_against_analytic_macs(channels):
     else:
         # it cannot see through the grouped convolutions' reshapes: under-count
         assert flops < 2 * macs
+
+
+# The report's Table 6.1 "Computation (FLOPS)" at 224x224, every printed digit.
+REPORT_FLOPS = {None: 567_751_710, 16: 32_122_910, 32: 57_813_022, 64: 83_503_134,
+                128: 160_172_062}
+REPORT_PRINTED = {None: "567.751M", 16: "32.122M", 32: "57.813M", 64: "83.503M",
+                  128: "160.172M"}
+
+
+@pytest.mark.parametrize("channels", list(REPORT_FLOPS))
+def test_report_flops_reconstructs_table_6_1(channels):
+    from gpc_support.metrics import report_flops
+
+    value = report_flops(build_model(channels))
+    assert value == REPORT_FLOPS[channels]
+    assert f"{value / 1e6:.3f}M"[:len(REPORT_PRINTED[channels])] == REPORT_PRINTED[channels]
+
+
+def test_report_flops_counts_grouped_convolutions_as_zero():
+    from gpc_support.metrics import report_flops_terms
+
+    inputs = keras.Input((4, 4, 16))
+    x = layers.Conv2D(32, 1, use_bias=False)(inputs)                   # 16*16*32 counted
+    x = GroupedPointwiseConv2D(32, 4)(x)                                # not counted
+    x = layers.Conv2D(32, 1, groups=2, use_bias=False)(x)               # not counted
+    x = layers.Activation("swish")(x)                                   # 16*32 elements
+    x = layers.GlobalAveragePooling2D()(x)                              # 16*32/2
+    outputs = layers.Dense(10, activation="softmax")(x)                 # 32*10 counted, +30
+    terms = report_flops_terms(keras.Model(inputs, outputs))
+    assert terms == {"ungrouped_macs": 16 * 16 * 32 + 320, "swish_elements": 16 * 32,
+                     "pool_half": 16 * 32 // 2, "classifier": 30}

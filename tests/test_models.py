@@ -116,3 +116,32 @@ def test_a_few_training_steps_lower_the_loss(channels):
         model.train_on_batch(x, y)
     after = float(model.evaluate(x, y, verbose=0))
     assert after < before
+
+
+def _activation_kind(layer):
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu6" if layer.max_value == 6.0 else "relu"
+    if isinstance(layer, keras.layers.Activation):
+        name = layer.activation.__name__
+        return "swish" if name == "silu" else name  # keras names swish silu
+    return None
+
+
+@pytest.mark.parametrize("channels", list(SPEC_COUNTS))
+def test_activation_of_every_stem_depthwise_and_pointwise_layer(channels):
+    """ReLU6 after the stem and every depthwise convolution in all five
+    networks (the method authors' conv1_relu / conv_dw_%d_relu); the gpc
+    networks' pointwise D6 blocks use swish, the baseline's ReLU6."""
+    model = build_model(channels, input_shape=(32, 32, 3))
+    acts = {layer.name: _activation_kind(layer) for layer in model.layers
+            if _activation_kind(layer)}
+    assert acts.pop("conv1_relu") == "relu6"
+    for block in range(1, 14):
+        assert acts.pop(f"conv_dw_{block}_relu") == "relu6"
+    pointwise = {name: kind for name, kind in acts.items() if name.startswith("conv_pw_")}
+    expected = "relu6" if channels is None else "swish"
+    # every block has at least one pointwise activation, all of one kind
+    assert {int(name.split("_")[2]) for name in pointwise} == set(range(1, 14))
+    assert set(pointwise.values()) == {expected}
+    assert set(acts) - set(pointwise) == {"predictions"}
+    assert acts["predictions"] == "softmax"
