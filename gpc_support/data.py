@@ -37,6 +37,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .augment import AUGMENTATIONS, RandomAffine
+
 __all__ = [
     "CLASS_NAMES",
     "DataError",
@@ -667,15 +669,6 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-# Augmentation strengths: the report's ImageDataGenerator settings, and a
-# lighter set for short runs at 32 px, where 30% shifts and zooms move most of
-# a 32-pixel image out of the frame.
-AUGMENTATIONS = {
-    "paper": dict(rotation_degrees=20, shift=0.3, zoom=0.3),
-    "light": dict(rotation_degrees=10, shift=0.1, zoom=0.1),
-}
-
-
 def check_augmentation(augment) -> str | None:
     """Normalise `augment`: True -> "paper", False/None/"none" -> None."""
     if augment is True:
@@ -689,51 +682,22 @@ def check_augmentation(augment) -> str | None:
     )
 
 
-def _augmentation_layers(seed: int, name: str, strength: str = "paper") -> list[keras.layers.Layer]:
-    """The ImageDataGenerator recipe of the original study as Keras layers.
-
-    "paper": rotation_range=20 (degrees), width/height_shift_range=0.3,
-    shear_range=0.2 (degrees: a no-op at 32 px, left out), zoom_range=0.3,
-    horizontal_flip=True, fill_mode="nearest"; "light" scales them down.
-    All are no-ops unless called with training=True.  Layer i is seeded with
-    seed + i.
-    """
-    setting = AUGMENTATIONS[strength]
-    layers = keras.layers
-    common = dict(fill_mode="nearest", interpolation="nearest", dtype="float32")
-    shift, zoom = setting["shift"], setting["zoom"]
-    specs = [
-        (layers.RandomRotation, dict(factor=setting["rotation_degrees"] / 360, **common),
-         "rotation"),
-        (layers.RandomTranslation, dict(height_factor=shift, width_factor=shift, **common),
-         "translation"),
-    ]
-    # shear_range=0.2 is left out: ImageDataGenerator measures it in DEGREES,
-    # a slope of tan(0.2 deg) ~ 0.0035, at most ~0.1 pixel across a 32-pixel
-    # image, which nearest interpolation turns into no change at all.  (Keras
-    # 3.15's RandomShear with such a factor also cannot be loaded back from a
-    # saved .keras model: its config fails its own range check.)
-    specs += [
-        # zoom_range draws the x and y zoom independently in [1 - z, 1 + z].
-        (layers.RandomZoom, dict(height_factor=(-zoom, zoom), width_factor=(-zoom, zoom),
-                                 **common), "zoom"),
-        (layers.RandomFlip, dict(mode="horizontal", dtype="float32"), "flip"),
-    ]
-    return [
-        cls(seed=seed + i, name=f"{name}_{suffix}", **kwargs)
-        for i, (cls, kwargs, suffix) in enumerate(specs)
-    ]
-
-
 def build_preprocessing(
-    image_size: int, *, augment="paper", seed: int = 0, name: str = "preprocess"
+    image_size: int, *, augment="paper", seed: int = 0, augment_validation: bool = False,
+    name: str = "preprocess",
 ) -> keras.Sequential:
     """In-model preprocessing: uint8 (None, 32, 32, 3) -> float32 in [0, 1].
 
-    Rescaling(1/255), then (if `augment` is "paper"/True or "light") random
-    rotation, translation, zoom and horizontal flip -- active only when called with training=True --
-    then a nearest-neighbour Resizing to `image_size` if it is not 32.  All
-    layers run in float32 whatever the global dtype policy.
+    In the method authors' order (SPEC.md section 4): Rescaling(1/255), a
+    nearest-neighbour Resizing to `image_size` (when it is not 32; their
+    `flow_from_directory` resized first), THEN the augmentation at the
+    training resolution: `augment.RandomAffine` (rotation, shifts, shear,
+    independent x/y zoom as one bilinear affine map with nearest fill, then
+    the horizontal flip), active only with training=True, or also at
+    inference while its validation switch is on (`augment_validation=True`,
+    see `augment.set_inference_augmentation`).  "paper" is the report's
+    ImageDataGenerator setting, "light" a milder one for short 32 px runs.
+    All layers run in float32 whatever the global dtype policy.
     """
     image_size = _check_positive_int(image_size, "image_size")
     if image_size < 32:
@@ -742,9 +706,6 @@ def build_preprocessing(
         keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name=f"{name}_input"),
         keras.layers.Rescaling(1.0 / 255, dtype="float32", name=f"{name}_rescale"),
     ]
-    strength = check_augmentation(augment)
-    if strength:
-        stack += _augmentation_layers(seed, name, strength)
     if image_size != 32:
         stack.append(
             keras.layers.Resizing(
@@ -752,4 +713,8 @@ def build_preprocessing(
                 name=f"{name}_resize",
             )
         )
+    strength = check_augmentation(augment)
+    if strength:
+        stack.append(RandomAffine(**AUGMENTATIONS[strength], validation=bool(augment_validation),
+                                  seed=seed, name=f"{name}_augment"))
     return keras.Sequential(stack, name=name)

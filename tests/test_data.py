@@ -476,3 +476,30 @@ def test_preprocessing_trains_inside_model_fit():
                         epochs=1, steps_per_epoch=1, shuffle=False, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert model.predict(x, verbose=0).shape == (16, 10)
+
+
+def test_paper_augmentation_runs_after_the_resize_at_the_training_resolution():
+    from gpc_support.augment import RandomAffine
+
+    prep = build_preprocessing(64, augment="paper", seed=0)
+    kinds = [type(layer) for layer in prep.layers]
+    assert kinds.index(keras.layers.Resizing) < kinds.index(RandomAffine)
+    layer = prep.layers[kinds.index(RandomAffine)]
+    assert (layer.rotation, layer.shift, layer.shear, layer.zoom, layer.flip) == (
+        20.0, 0.3, 0.2, 0.3, True)
+    out = prep(smooth_batch(4), training=True).numpy()
+    assert out.shape == (4, 64, 64, 3)
+    # a sub-pixel affine map at 64 px with bilinear sampling: the output is no
+    # longer made of 2x2 blocks of equal pixels, as an upscaled-after image is
+    assert not np.allclose(out[:, ::2, ::2], out[:, 1::2, 1::2])
+
+
+def test_validation_augmentation_only_where_asked():
+    from gpc_support.augment import set_inference_augmentation
+
+    x = smooth_batch(4)
+    for flag in (False, True):
+        prep = build_preprocessing(32, augment="light", seed=0, augment_validation=flag)
+        assert set_inference_augmentation(prep, True) == int(flag)
+        changed = not np.allclose(prep(x, training=False).numpy(), x / 255, atol=1e-6)
+        assert changed == flag
