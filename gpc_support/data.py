@@ -35,7 +35,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from .augment import AUGMENTATIONS, RandomAffine
 
@@ -610,7 +609,7 @@ def load_cifar10(
 
 
 # --------------------------------------------------------------------------
-# tf.data pipeline and in-model preprocessing
+# Batches (a keras PyDataset) and in-model preprocessing
 # --------------------------------------------------------------------------
 
 
@@ -628,45 +627,22 @@ def make_dataset(
     training: bool,
     seed: int = 0,
     num_classes: int = 10,
-) -> tf.data.Dataset:
+):
     """Batches of (uint8 images (b, 32, 32, 3), one-hot float32 labels (b, C)).
 
-    `training=True` reshuffles every epoch (seeded); the last batch may be
-    smaller.  Only indices pass through the shuffle buffer and each batch is
-    gathered from the arrays, so the buffer does not hold a second copy of
-    the images (throughput is about the same as shuffling the images
-    themselves: >100k images/s on 2 CPU cores).  No augmentation or resizing
-    here: that is `build_preprocessing`'s job, inside the model.  With
-    `Model.fit`, pass `shuffle=False` (the dataset shuffles itself; Keras
-    warns otherwise).
+    A backend-neutral `feeding.ArrayFeeder` (a `keras.utils.PyDataset`, no
+    tf.data): `training=True` orders each epoch by
+    `numpy.random.default_rng([seed, epoch]).permutation(n)`, where the
+    epoch is set with `set_epoch(epoch)` (the training engine does it at the
+    start of every epoch); `training=False` keeps the arrays' order.  The
+    last batch may be smaller.  No augmentation or resizing here: that is
+    `build_preprocessing`'s job, inside the model.  With `Model.fit`, pass
+    `shuffle=False` (the feeder orders itself).
     """
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    num_classes = _check_positive_int(num_classes, "num_classes")
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.reshape(-1)
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(
-            f"x must be uint8 images (n, height, width, 3), got {x.dtype} {x.shape}"
-        )
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"y must be {len(x)} integer labels (n,), got shape {y.shape}")
-    if len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"y must hold labels in 0..{num_classes - 1}")
+    from .feeding import ArrayFeeder
 
-    images = tf.constant(x)
-    labels = tf.one_hot(tf.constant(y.astype(np.int64)), num_classes, dtype=tf.float32)
-    indices = tf.data.Dataset.range(len(x))
-    if training:
-        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    indices = indices.batch(batch_size, drop_remainder=False)
-    dataset = indices.map(
-        lambda i: (tf.gather(images, i), tf.gather(labels, i)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return ArrayFeeder(x, y, batch_size, shuffle=bool(training), seed=seed,
+                       num_classes=num_classes)
 
 
 def check_augmentation(augment) -> str | None:

@@ -1,59 +1,124 @@
-"""Train one variant for a profile into an output folder, resumably.
+"""Train one variant for a profile into an output folder, resumably and exactly.
 
     from gpc_support.training import train_variant
-    metrics = train_variant(16, profile="quick", data_dir="~/cifar10", out_dir="results/quick/gpc16")
+    metrics = train_variant(16, profile="quick", data_dir="~/cifar10",
+                            out_dir="results/quick/runs/gpc16/seed0", seed=0)
 
 What lands in `out_dir` (every file written atomically: temporary file, then
 rename, so a kill never leaves half a file):
 
-- `config.json`    the run's configuration (variant, profile, seed); a later
-                   call with a different configuration refuses the folder;
+- `config.json`    the run's configuration: variant, profile, seed,
+                   split_seed, precision, data_source (layout + fingerprint,
+                   never a path), code (git commit, dirty); a later call with
+                   another configuration refuses the folder;
 - `history.csv`    one row per finished epoch: epoch, lr, loss, accuracy,
                    val_loss, val_accuracy, seconds;
-- `state.json`     the last finished epoch and the best one so far;
-- `checkpoints/epoch_NNN.keras`  model + optimizer after the last finished epoch;
+- `state.json`     the last finished epoch, the best one so far, and every
+                   resume (when, after which epoch);
+- `checkpoints/epoch_NNN.keras`  model + optimizer after the last finished
+                   epoch; the epoch is in the name AND inside the file
+                   (`gpc_epoch.json`), and both are checked before a resume;
 - `best.weights.h5`  the network's weights (no optimizer state) from the
-                   finished epoch with the best validation accuracy; they load
-                   into `models.build_model(channels, input_shape)`.  Written as
-                   a candidate in checkpoints/ first and promoted only once
-                   state.json has committed that epoch;
+                   finished epoch with the best validation accuracy (the
+                   epoch is stored in the file's `gpc_epoch` attribute); they
+                   load into `models.build_model(channels, input_shape)`.
+                   Written as a candidate in checkpoints/ first and promoted
+                   only once state.json has committed that epoch;
 - `test_predictions.npz`  test labels and predicted probabilities of the best
                    weights (for per-class accuracy and the confusion matrix);
 - `metrics.json`   written last: counts, test accuracy and loss, timings,
-                   environment.  Its presence marks the run complete.
+                   environment, seed, precision, code, data source, resumes.
+                   Its presence marks the run complete.
+- `.lock`, `.lock.owner`  the folder's lock (see `runlock`): one run per folder.
 
-A run killed at any point and started again with the same folder continues
-after its last finished epoch: `state.json` is the commit point of an epoch
-and is written after that epoch's checkpoint and history row.
+Exact resume.  A run stopped at any point (kill -9 included) and started
+again ends with the same history and test predictions, values included, as a
+run never stopped, on the same machine and software:
+
+- epoch e's batch order is `numpy.random.default_rng([seed, e])` (see
+  `feeding.ArrayFeeder`), whatever happened before;
+- every `keras.random.SeedGenerator` of the model (augmentation, dropout,
+  found by walking the model, whatever the layers are called) is reseeded at
+  the start of each epoch from (seed, epoch, its position in the model):
+  a `.keras` file does not save their states (checked with Keras 3.15);
+- the weights and the optimizer's state come from the epoch's checkpoint;
+  the learning rate is a function of the epoch;
+- BatchNorm re-estimation uses the un-augmented training images in an order
+  fixed by the seed.
+
+`state.json` is the commit point of an epoch and is written after that
+epoch's checkpoint and history row.  Before resuming, state.json,
+history.csv and the checkpoint must agree; when they do not, the run resumes
+from the newest epoch where the checkpoint and history.csv agree and says
+so, or refuses naming the file.  It never trains from the weights of another
+epoch and never drops a finished epoch without saying so.
+
+Seeds.  `seed` changes the initial weights, the batch order and the
+augmentation draws.  The validation split and the train/test subsets of the
+short profiles do NOT change with it: they use `SPLIT_SEED` (0) for every
+seed, so that the runs of different seeds are validated and tested on the
+same images and their accuracies can be compared pairwise (a paired test
+per test image); the seeds then measure the spread due to training alone.
+
+`force=True` starts the folder over but keeps the old run, moved aside into
+`<out_dir>.previous/`, until the new run has committed its first epoch; if
+the new run never gets there, the old one is put back (at the latest when
+the folder is next used).
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+import json
 import os
+import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from .files import (atomic_write_bytes, atomic_write_json, atomic_write_text, read_json,
+                    temporary_path, write_error)
 from .models import check_channels, variant_label, variant_name
 from .profiles import Profile, get_profile, learning_rate
 
-__all__ = ["train_variant", "HISTORY_FIELDS", "read_history", "validate_run_request", "RunError"]
+__all__ = ["train_variant", "HISTORY_FIELDS", "read_history", "validate_run_request", "RunError",
+           "PRECISIONS", "SPLIT_SEED", "check_precision", "seed_generators", "reseed_generators",
+           "checkpoint_epoch"]
 
 HISTORY_FIELDS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 METRICS_FIELDS = (
     "variant", "label", "channels", "profile", "params_total", "params_trainable",
     "param_size_mib", "macs", "profiler_flops", "test_accuracy", "test_loss",
     "best_epoch", "best_val_accuracy", "epochs", "training_seconds",
-    "images_per_second", "environment",
+    "images_per_second", "environment", "seed", "split_seed", "precision", "code",
+    "data_source", "resumes",
 )
+# config.json keys that must match for a folder to be resumed
+CONFIG_COMPARED = ("variant", "channels", "profile", "seed", "split_seed", "precision",
+                   "data_source")
+PRECISIONS = ("float32", "mixed")
+SPLIT_SEED = 0
+CHECKPOINT_MEMBER = "gpc_epoch.json"  # inside each epoch_NNN.keras
+RUN_FILES = ("config.json", "state.json", "history.csv", "metrics.json", "best.weights.h5",
+             "test_predictions.npz", "checkpoints")
+PREVIOUS_SUFFIX = ".previous"
 
 
 class RunError(ValueError):
     """A run that cannot start: bad folder, or a folder holding another run."""
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------
+# history.csv
+# --------------------------------------------------------------------------
 
 
 def read_history(path) -> list[dict]:
@@ -74,17 +139,64 @@ def _history_text(rows) -> str:
     return out.getvalue()
 
 
+def _history_prefix(path: Path) -> tuple[list[dict], list[str]]:
+    """The rows of epochs 1, 2, ... in order, and what was wrong after them.
+
+    A row repeated with the same values is dropped (with a note); a row
+    that breaks the sequence ends the usable part (with a note)."""
+    if not path.exists():
+        return [], []
+    try:
+        rows = read_history(path)
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        return [], [f"{path.name} cannot be read ({err})"]
+    usable, notes = [], []
+    for line, row in enumerate(rows, start=2):
+        if set(row) != set(HISTORY_FIELDS) or any(v is None for v in row.values()):
+            notes.append(f"{path.name} line {line} does not have the columns "
+                         f"{', '.join(HISTORY_FIELDS)}; it and the rows after it are ignored")
+            break
+        if usable and row["epoch"] == usable[-1]["epoch"]:
+            same = all(row[k] == usable[-1][k] for k in HISTORY_FIELDS if k != "seconds")
+            if same:
+                notes.append(f"{path.name} line {line} repeats epoch {row['epoch']}; the copy is dropped")
+                continue
+            notes.append(f"{path.name} line {line} holds epoch {row['epoch']} a second time with "
+                         "other values; it and the rows after it are ignored")
+            break
+        if row["epoch"] != len(usable) + 1:
+            notes.append(f"{path.name} line {line} holds epoch {row['epoch']} where epoch "
+                         f"{len(usable) + 1} was expected; it and the rows after it are ignored")
+            break
+        usable.append(row)
+    return usable, notes
+
+
+# --------------------------------------------------------------------------
+# Parameters and configuration
+# --------------------------------------------------------------------------
+
+
+def check_precision(precision) -> str:
+    """'float32' (default everywhere) or 'mixed' (mixed float16, only when asked)."""
+    if precision not in PRECISIONS:
+        raise RunError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, "
+                       f"got {precision!r}")
+    return precision
+
+
 def _check_writable(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".write-test-{os.getpid()}"
+        probe = temporary_path(out_dir / "write-test")
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
         raise RunError(f"out_dir {str(out_dir)!r} cannot be written: {err.strerror or err}") from None
 
 
-def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides) -> tuple:
+def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides,
+                         precision: str = "float32") -> tuple:
     """Check every parameter of a run, cheaply, before any data or model.
 
     Returns (channels, Profile, Path out_dir).  Raises ValueError subclasses
@@ -96,6 +208,7 @@ def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides) 
     profile = get_profile(profile, **(overrides or {}))
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise RunError(f"seed must be a non-negative integer, got {seed!r}")
+    check_precision(precision)
     if out_dir is None or str(out_dir).strip() == "":
         raise RunError("out_dir must be a folder path")
     out_dir = Path(out_dir).expanduser()
@@ -106,58 +219,103 @@ def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides) 
     return channels, profile, out_dir
 
 
-def _run_config(channels, profile: Profile, seed: int, data_dir) -> dict:
+def _run_config(channels, profile: Profile, seed: int, precision: str, data_dir) -> dict:
+    from .provenance import code_version, data_source
+
     return {
         "variant": variant_name(channels),
         "label": variant_label(channels),
         "channels": channels,
         "profile": profile.to_dict(),
         "seed": seed,
-        "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+        "split_seed": SPLIT_SEED,
+        "precision": precision,
+        "data_source": data_source(data_dir),
+        "code": code_version(),
+        "created": _now(),
     }
 
 
-def _claim_folder(out_dir: Path, config: dict, force: bool) -> None:
+def _has_run(out_dir: Path) -> bool:
+    return any((out_dir / name).exists() for name in RUN_FILES)
+
+
+def _claim_folder(out_dir: Path, config: dict) -> None:
     """Write config.json, or check it matches the one already there."""
     path = out_dir / "config.json"
-    if path.exists() and not force:
+    if path.exists():
         try:
             old = read_json(path)
-        except ValueError:
+        except (ValueError, OSError):
             old = None
-        same = old is not None and {k: old.get(k) for k in config if k != "data_dir"} == {
-            k: v for k, v in config.items() if k != "data_dir"}
-        if not same:
+        if old is None or any(old.get(k) != json.loads(json.dumps(config[k]))
+                              for k in CONFIG_COMPARED):
+            differ = ("config.json cannot be read" if old is None else "differs in " + ", ".join(
+                k for k in CONFIG_COMPARED if old.get(k) != json.loads(json.dumps(config[k]))))
             raise RunError(
                 f"out_dir {str(out_dir)!r} holds a run with another configuration "
-                f"(see its config.json); choose another out_dir or pass force=True to start over"
-            )
+                f"({differ}); choose another out_dir or pass force=True to start over")
         return
-    if force:
-        _clear_run(out_dir)
     atomic_write_json(path, config)
 
 
-def _clear_run(out_dir: Path) -> None:
-    for name in ("metrics.json", "state.json", "history.csv", "best.weights.h5",
-                 "test_predictions.npz", "config.json"):
-        (out_dir / name).unlink(missing_ok=True)
-    ckpt = out_dir / "checkpoints"
-    if ckpt.is_dir():
-        for f in ckpt.iterdir():
-            f.unlink()
+# --------------------------------------------------------------------------
+# --force: keep the old run until the new one has committed an epoch
+# --------------------------------------------------------------------------
 
 
-def _use_mixed_precision_if_gpu() -> bool:
+def _previous_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + PREVIOUS_SUFFIX)
+
+
+def _move_run(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        if (src / name).exists():
+            os.replace(src / name, dst / name)
+
+
+def _remove_run_files(folder: Path) -> None:
+    for name in RUN_FILES:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _committed_epochs(out_dir: Path) -> int:
+    try:
+        return int(read_json(out_dir / "state.json").get("epochs_done", 0))
+    except (OSError, ValueError, TypeError):
+        return 0
+
+
+def _recover_previous(out_dir: Path, say) -> None:
+    """A `.previous` left by a forced start that was interrupted: put it back
+    if the new run never committed an epoch, else drop it."""
+    previous = _previous_dir(out_dir)
+    if not previous.is_dir():
+        return
+    if _committed_epochs(out_dir) >= 1:
+        shutil.rmtree(previous)
+        return
+    _remove_run_files(out_dir)
+    _move_run(previous, out_dir)
+    shutil.rmtree(previous)
+    say(f"restored the run that a forced restart had moved aside into {previous.name} "
+        "(the restart never finished an epoch)")
+
+
+# --------------------------------------------------------------------------
+# Model, random state, checkpoints
+# --------------------------------------------------------------------------
+
+
+def _set_precision(precision: str) -> None:
     import keras
 
-    from .environment import accelerator_names
-
-    if accelerator_names():
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        return True
-    keras.mixed_precision.set_global_policy("float32")
-    return False
+    keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed" else "float32")
 
 
 def build_training_model(channels, profile: Profile, seed: int):
@@ -169,7 +327,8 @@ def build_training_model(channels, profile: Profile, seed: int):
 
     network = build_model(channels, input_shape=(profile.image_size, profile.image_size, 3))
     inputs = keras.Input((32, 32, 3), dtype="uint8", name="cifar_uint8")
-    x = build_preprocessing(profile.image_size, augment=profile.augment, seed=seed)(inputs)
+    x = build_preprocessing(profile.image_size, augment=profile.augment, seed=seed,
+                            augment_validation=getattr(profile, "augment_validation", False))(inputs)
     outputs = network(x)
     return keras.Model(inputs, outputs, name=f"train_{network.name}"), network
 
@@ -184,8 +343,111 @@ def _compile(model, profile: Profile) -> None:
     )
 
 
-def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list, network):
-    """A Keras callback that commits every finished epoch to disk."""
+def seed_generators(model) -> list:
+    """Every `keras.random.SeedGenerator` held by `model` or any layer in it,
+    in a fixed order (the model's layer order), each once."""
+    import keras
+
+    found, seen = [], set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        candidates = list(getattr(layer, "_seed_generators", None) or [])
+        candidates += [v for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator)]
+        for generator in candidates:
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                found.append(generator)
+    return found
+
+
+def reseed_generators(model, seed: int, epoch: int) -> int:
+    """Set every SeedGenerator's state from (seed, epoch, its position); returns how many."""
+    generators = seed_generators(model)
+    for k, generator in enumerate(generators):
+        value = np.random.default_rng([seed, epoch, k]).integers(1, 2**31 - 1)
+        generator.state.assign(np.array([value, 0], dtype=generator.state.dtype))
+    return len(generators)
+
+
+def checkpoint_epoch(path) -> int | None:
+    """The epoch recorded inside a checkpoint (None when it records none)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return int(json.loads(z.read(CHECKPOINT_MEMBER))["epoch"])
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return None
+
+
+def _checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:03d}.keras"
+
+
+def _save_checkpoint(model, path: Path, epoch: int, steps: int) -> None:
+    """model.save into a temporary file unique to this process, record the
+    epoch inside it, then rename; a failure names the file, removes the temp."""
+    tmp = temporary_path(path, ".tmp.keras")
+    try:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as z:
+            z.writestr(CHECKPOINT_MEMBER, json.dumps({"epoch": epoch, "optimizer_steps": steps}))
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, err) from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _save_best_candidate(network, path: Path, epoch: int) -> None:
+    import h5py
+
+    tmp = temporary_path(path, ".tmp.weights.h5")
+    try:
+        network.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs["gpc_epoch"] = epoch
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, err) from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _weights_epoch(path: Path) -> int | None:
+    """The epoch stored in a best-weights file; None when unknown."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return int(f.attrs["gpc_epoch"]) if "gpc_epoch" in f.attrs else None
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _settle_files(out_dir: Path, state: dict) -> None:
+    """Finish what a committed state.json says: promote the best weights,
+    remove checkpoints, candidates and temporary files it no longer refers to."""
+    ckpt_dir = out_dir / "checkpoints"
+    pending = state.get("best_pending")
+    if pending and (ckpt_dir / pending).exists():
+        os.replace(ckpt_dir / pending, out_dir / "best.weights.h5")
+    if ckpt_dir.is_dir():
+        for old in ckpt_dir.iterdir():
+            if old.name != state.get("checkpoint"):
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.unlink(missing_ok=True)
+    for leftover in out_dir.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def _epoch_recorder(out_dir: Path, profile: Profile, seed: int, state: dict, history: list,
+                    network, feeders, steps_per_epoch: int, on_first_commit, say):
+    """A Keras callback: sets each epoch's learning rate, order and random
+    state at its start, commits it to disk at its end."""
     import keras
 
     ckpt_dir = out_dir / "checkpoints"
@@ -195,58 +457,43 @@ def _epoch_recorder(out_dir: Path, profile: Profile, state: dict, history: list,
         def on_epoch_begin(self, epoch, logs=None):
             lr = learning_rate(epoch, profile)
             self.model.optimizer.learning_rate.assign(lr)
+            for feeder in feeders:
+                feeder.set_epoch(epoch)
+            reseed_generators(self.model, seed, epoch)
             self._lr = lr
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             seconds = time.perf_counter() - self._start
-            row = {"epoch": epoch + 1, "lr": self._lr, "seconds": seconds}
+            done = epoch + 1
+            row = {"epoch": done, "lr": self._lr, "seconds": seconds}
             for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 row[key] = float(logs.get(key, float("nan")))
             # 1. the epoch's checkpoint (model + optimizer) and best weights
-            ckpt = ckpt_dir / f"epoch_{epoch + 1:03d}.keras"
-            tmp = ckpt.with_name(ckpt.name + ".tmp.keras")
-            self.model.save(tmp)
-            os.replace(tmp, ckpt)
+            ckpt = ckpt_dir / _checkpoint_name(done)
+            _save_checkpoint(self.model, ckpt, done, done * steps_per_epoch)
             improved = row["val_accuracy"] > state["best_val_accuracy"]
-            candidate = ckpt_dir / f"best_epoch_{epoch + 1:03d}.weights.h5"
+            candidate = ckpt_dir / f"best_epoch_{done:03d}.weights.h5"
             if improved:
                 # The bare network: a compiled model's weights file would also
                 # carry the optimizer's slots, doubling its size.
-                tmp = ckpt_dir / "best.tmp.weights.h5"
-                network.save_weights(tmp)
-                os.replace(tmp, candidate)
+                _save_best_candidate(network, candidate, done)
             # 2. the history with this row
             history.append(row)
             atomic_write_text(out_dir / "history.csv", _history_text(history))
             # 3. the commit point
-            state.update(
-                epochs_done=epoch + 1,
-                checkpoint=ckpt.name,
-                training_seconds=state["training_seconds"] + seconds,
-            )
+            state.update(epochs_done=done, checkpoint=ckpt.name,
+                         training_seconds=state["training_seconds"] + seconds)
             if improved:
-                state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1,
+                state.update(best_val_accuracy=row["val_accuracy"], best_epoch=done,
                              best_pending=candidate.name)
             atomic_write_json(out_dir / "state.json", state)
             # 4. only a committed epoch's weights become best.weights.h5
             _settle_files(out_dir, state)
+            on_first_commit()
 
     return EpochRecorder()
-
-
-def _settle_files(out_dir: Path, state: dict) -> None:
-    """Finish what a committed state.json says: promote the best weights,
-    remove checkpoints and best-weight candidates it no longer refers to."""
-    ckpt_dir = out_dir / "checkpoints"
-    pending = state.get("best_pending")
-    if pending and (ckpt_dir / pending).exists():
-        os.replace(ckpt_dir / pending, out_dir / "best.weights.h5")
-    if ckpt_dir.is_dir():
-        for old in ckpt_dir.iterdir():
-            if old.name != state.get("checkpoint"):
-                old.unlink(missing_ok=True)
 
 
 def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: int, seed: int = 0) -> None:
@@ -256,8 +503,10 @@ def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: i
     through its preprocessing without augmentation and through the network in
     training mode, with each BatchNorm's momentum set to `i / (i + 1)` for the
     i-th batch, so that its moving mean and variance become the running
-    average of the batch statistics.  The momentum is a variable during the
-    passes, so under TensorFlow the forward pass is compiled once per model.
+    average of the batch statistics.  The order of the images is fixed by
+    `seed` (the same every epoch and on every resume).  The momentum is a
+    variable during the passes, so under TensorFlow the forward pass is
+    compiled once per model.
     """
     import keras
 
@@ -296,40 +545,160 @@ def recalibrate_batchnorm(model, images: np.ndarray, batches: int, batch_size: i
             object.__setattr__(bn, "momentum", value)
 
 
-def _batchnorm_recalibrator(images, profile: Profile, seed: int):
+def _validation_hooks(images, profile: Profile, seed: int):
+    """Before each validation: BatchNorm re-estimation (clean images), then
+    the validation-time augmentation switch on; after it: the switch off."""
     import keras
 
-    class BatchNormRecalibration(keras.callbacks.Callback):
+    from .augment import set_inference_augmentation
+
+    class ValidationHooks(keras.callbacks.Callback):
         def on_test_begin(self, logs=None):
-            recalibrate_batchnorm(self.model, images, profile.bn_recalibration,
-                                  profile.batch_size, seed)
+            if profile.bn_recalibration:
+                recalibrate_batchnorm(self.model, images, profile.bn_recalibration,
+                                      profile.batch_size, seed)
+            if getattr(profile, "augment_validation", False):
+                set_inference_augmentation(self.model, True)
 
-    return BatchNormRecalibration()
+        def on_test_end(self, logs=None):
+            if getattr(profile, "augment_validation", False):
+                set_inference_augmentation(self.model, False)
+
+    return ValidationHooks()
 
 
-def _load_state(out_dir: Path) -> tuple[dict, list]:
-    fresh = {"epochs_done": 0, "checkpoint": None, "best_val_accuracy": -1.0,
-             "best_epoch": 0, "training_seconds": 0.0}
-    path = out_dir / "state.json"
-    if not path.exists():
-        return fresh, []
-    try:
-        state = {**fresh, **read_json(path)}
-    except ValueError:
-        return fresh, []
-    if state["epochs_done"] and not (out_dir / "checkpoints" / str(state["checkpoint"])).exists():
-        return fresh, []
-    history = []
-    if (out_dir / "history.csv").exists():
+# --------------------------------------------------------------------------
+# Resume: state.json, history.csv and the checkpoint must agree
+# --------------------------------------------------------------------------
+
+
+def _fresh_state() -> dict:
+    return {"epochs_done": 0, "checkpoint": None, "best_val_accuracy": -1.0, "best_epoch": 0,
+            "training_seconds": 0.0, "best_pending": None, "resumes": []}
+
+
+def _checkpoints(ckpt_dir: Path) -> tuple[dict, list[str]]:
+    """{epoch: path} of the checkpoints whose recorded epoch matches their name."""
+    found, notes = {}, []
+    if not ckpt_dir.is_dir():
+        return found, notes
+    for path in sorted(ckpt_dir.glob("epoch_*.keras")):
         try:
-            history = read_history(out_dir / "history.csv")
-        except (ValueError, KeyError, TypeError):
-            history = []
-    history = [row for row in history if row["epoch"] <= state["epochs_done"]]
-    if len(history) != state["epochs_done"]:
+            named = int(path.name[len("epoch_"):-len(".keras")])
+        except ValueError:
+            continue
+        recorded = checkpoint_epoch(path)
+        if recorded == named:
+            found[named] = path
+        else:
+            notes.append(f"checkpoints/{path.name} " + (
+                "records no epoch (damaged or not written by this engine)" if recorded is None
+                else f"records epoch {recorded}, not {named}") + "; it is not used")
+    return found, notes
+
+
+def _best_weights_available(out_dir: Path, state: dict) -> bool:
+    best = state.get("best_epoch", 0)
+    if best < 1:
+        return True
+    pending = state.get("best_pending")
+    if pending and (out_dir / "checkpoints" / pending).exists() and \
+            _weights_epoch(out_dir / "checkpoints" / pending) in (best, None):
+        return True
+    path = out_dir / "best.weights.h5"
+    return path.exists() and _weights_epoch(path) in (best, None)
+
+
+def _best_of(history: list[dict]) -> tuple[int, float]:
+    best_epoch, best = 0, -1.0
+    for row in history:
+        if row["val_accuracy"] > best:
+            best_epoch, best = row["epoch"], row["val_accuracy"]
+    return best_epoch, best
+
+
+def _load_state(out_dir: Path, say=print) -> tuple[dict, list]:
+    """(state, history) to resume from; RunError when no consistent point
+    exists although epochs were finished.  Every repair is said."""
+    fresh = _fresh_state()
+    state_path, history_path = out_dir / "state.json", out_dir / "history.csv"
+    ckpts, ckpt_notes = _checkpoints(out_dir / "checkpoints")
+    history, history_notes = _history_prefix(history_path)
+    state, state_note = None, None
+    if state_path.exists():
+        try:
+            state = {**fresh, **read_json(state_path)}
+            int(state["epochs_done"])
+        except (ValueError, OSError, TypeError) as err:
+            state, state_note = None, f"state.json cannot be read ({err})"
+    if state is None and not history and not ckpts and not state_note:
+        return fresh, []  # a new run
+    done = int(state["epochs_done"]) if state else None
+    if state is not None and done == 0 and not ckpts:
+        if history:
+            say(f"note: {history_path.name} holds {len(history)} row(s) that state.json never "
+                "committed; they are redone")
+        return {**fresh, "resumes": state.get("resumes", [])}, []
+    # the normal case: state.json's checkpoint exists and history has its rows
+    if (state is not None and done >= 1 and ckpts.get(done) is not None
+            and state.get("checkpoint") == _checkpoint_name(done) and len(history) >= done
+            and _best_weights_available(out_dir, state)):
+        for note in history_notes:
+            say(f"note: {note}")
+        if len(history) > done:
+            say(f"note: {history_path.name} holds {len(history) - done} row(s) after epoch "
+                f"{done} that state.json never committed (stopped during the commit); "
+                "they are redone")
+        _settle_files(out_dir, state)
+        return state, history[:done]
+    # disagreement: the newest epoch where a checkpoint and history.csv agree
+    problems = ([state_note] if state_note else []) + history_notes + ckpt_notes
+    if state is not None:
+        problems.append(f"state.json says {done} epoch(s) are done (checkpoint "
+                        f"{state.get('checkpoint')!r}, best epoch {state.get('best_epoch')})")
+    problems.append(f"history.csv has {len(history)} usable row(s); checkpoints hold epoch(s) "
+                    f"{sorted(ckpts) or 'none'}")
+    agree = [k for k in ckpts if k <= len(history)]
+    resume_at = max(agree) if agree else 0
+    candidate = dict(fresh)
+    if resume_at:
+        best_epoch, best_val = _best_of(history[:resume_at])
+        candidate.update(epochs_done=resume_at, checkpoint=_checkpoint_name(resume_at),
+                         best_epoch=best_epoch, best_val_accuracy=best_val,
+                         training_seconds=float(sum(r["seconds"] for r in history[:resume_at])),
+                         resumes=(state or {}).get("resumes", []))
+        pending = f"best_epoch_{best_epoch:03d}.weights.h5"
+        if (out_dir / "checkpoints" / pending).exists() and \
+                _weights_epoch(out_dir / "checkpoints" / pending) == best_epoch:
+            candidate["best_pending"] = pending
+        elif _weights_epoch(out_dir / "best.weights.h5") != best_epoch:
+            raise RunError(
+                f"out_dir {str(out_dir)!r} cannot be resumed: best.weights.h5 does not hold "
+                f"epoch {best_epoch}, the best of the {resume_at} epoch(s) that "
+                f"checkpoints/{_checkpoint_name(resume_at)} and history.csv agree on "
+                f"({'; '.join(problems)}); pass force=True to start over")
+    elif not history and not ckpts and state is not None and done == 0:
         return fresh, []
-    _settle_files(out_dir, state)
-    return state, history
+    if not resume_at:
+        raise RunError(
+            f"out_dir {str(out_dir)!r} cannot be resumed: no checkpoint agrees with "
+            f"history.csv ({'; '.join(problems)}); the finished epochs cannot be continued "
+            "exactly. Pass force=True to start over (the old files are kept until the new "
+            "run commits its first epoch)")
+    say(f"note: {'; '.join(problems)}: checkpoints/{_checkpoint_name(resume_at)} and "
+        f"history.csv agree on epoch {resume_at}; resuming from there")
+    if len(history) > resume_at:
+        say(f"note: history.csv rows {resume_at + 1}..{len(history)} have no checkpoint; "
+            "those epochs are redone")
+    atomic_write_text(history_path, _history_text(history[:resume_at]))
+    atomic_write_json(state_path, candidate)
+    _settle_files(out_dir, candidate)
+    return candidate, history[:resume_at]
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
 
 
 def train_variant(
@@ -342,6 +711,7 @@ def train_variant(
     force: bool = False,
     verbose="auto",
     data=None,
+    precision: str = "float32",
 ) -> dict:
     """Train `channels` (None = MobileNet) under `profile`; return the metrics.
 
@@ -351,19 +721,53 @@ def train_variant(
         data_dir: None for `keras.datasets.cifar10`, or a folder with the
             python batches or train/ and test/ class folders.
         out_dir: the run's folder; an unfinished run there is resumed, a
-            finished one is returned without training.
-        seed: seeds the split, the shuffling, augmentation and weights.
+            finished one is returned without training.  One process at a
+            time: a folder in use by another run is refused at once
+            (`runlock.FolderLocked`, naming the holder).
+        seed: seeds the initial weights, the batch order and the
+            augmentation draws; the validation split and subsets use
+            SPLIT_SEED whatever the seed (see the module doc).
         overrides: profile fields to replace, e.g. {"epochs": 5}.
-        force: start over even if out_dir holds a run.
+        force: start over even if out_dir holds a run (the old run is kept
+            aside until the new one has finished its first epoch).
         verbose: Keras verbosity; "auto" shows progress bars in a terminal
             and one line per epoch elsewhere (notebooks run by papermill).
-        data: an already loaded `CifarData` (skips loading).
+        data: an already loaded `CifarData` (skips loading; it must be the
+            split of SPLIT_SEED for exact comparisons between seeds).
+        precision: "float32" (default) or "mixed" (mixed float16).
     """
+    from .runlock import folder_lock
+
     channels, profile, out_dir = validate_run_request(
-        channels, profile, data_dir, out_dir, seed, overrides)
+        channels, profile, data_dir, out_dir, seed, overrides, precision)
     _check_writable(out_dir)
-    config = _run_config(channels, profile, seed, data_dir)
-    _claim_folder(out_dir, config, force)
+
+    def say(text):
+        print(text, flush=True)
+
+    with folder_lock(out_dir, f"training {variant_name(channels)} seed {seed}"):
+        _recover_previous(out_dir, say)
+        config = _run_config(channels, profile, seed, precision, data_dir)
+        previous = None
+        if force and _has_run(out_dir):
+            previous = _previous_dir(out_dir)
+            _move_run(out_dir, previous)
+        try:
+            _claim_folder(out_dir, config)
+            return _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbose,
+                                  data, previous, say)
+        except BaseException:
+            if previous is not None and previous.is_dir() and _committed_epochs(out_dir) < 1:
+                _remove_run_files(out_dir)
+                _move_run(previous, out_dir)
+                shutil.rmtree(previous, ignore_errors=True)
+                say(f"the forced restart of {out_dir} stopped before its first epoch; "
+                    "the previous run is back in place")
+            raise
+
+
+def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbose, data,
+                   previous, say) -> dict:
     if (out_dir / "metrics.json").exists():
         try:
             return read_json(out_dir / "metrics.json")
@@ -373,36 +777,61 @@ def train_variant(
     import keras
 
     from .data import load_cifar10, make_dataset
+    from .provenance import code_version
 
     if verbose == "auto":
         verbose = 1 if _is_terminal() else 2
-    state, history = _load_state(out_dir)
-    keras.utils.set_random_seed(seed)
+    state, history = _load_state(out_dir, say)
+    if state["epochs_done"]:
+        state.setdefault("resumes", []).append(
+            {"at": _now(), "after_epoch": state["epochs_done"], "code": code_version()})
+        atomic_write_json(out_dir / "state.json", state)
     if data is None:
-        data = load_cifar10(data_dir, validation_fraction=profile.validation_fraction, seed=seed,
-                            train_limit=profile.train_limit, test_limit=profile.test_limit)
-    mixed = _use_mixed_precision_if_gpu()
+        data = load_cifar10(data_dir, validation_fraction=profile.validation_fraction,
+                            seed=SPLIT_SEED, train_limit=profile.train_limit,
+                            test_limit=profile.test_limit)
+    _set_precision(precision)
+    keras.utils.set_random_seed(seed)
     model, network = build_training_model(channels, profile, seed)
     _compile(model, profile)
+    train_feed = make_dataset(data.x_train, data.y_train, profile.batch_size, training=True,
+                              seed=seed)
+    val_feed = make_dataset(data.x_val, data.y_val, profile.batch_size, training=False)
+    steps = len(train_feed)
     if state["epochs_done"]:
         # Rebuild, then restore weights and optimizer state from the checkpoint.
+        ckpt = out_dir / "checkpoints" / state["checkpoint"]
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(out_dir / "checkpoints" / state["checkpoint"])
+        model.load_weights(ckpt)
+        taken = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        if taken != state["epochs_done"] * steps:
+            raise RunError(
+                f"checkpoints/{ckpt.name} in {out_dir} holds {taken} optimizer steps, but "
+                f"{state['epochs_done']} epoch(s) of {steps} batches make "
+                f"{state['epochs_done'] * steps}: it is not this run's epoch "
+                f"{state['epochs_done']}; pass force=True to start over")
 
-    train_ds = make_dataset(data.x_train, data.y_train, profile.batch_size, training=True, seed=seed)
-    val_ds = make_dataset(data.x_val, data.y_val, profile.batch_size, training=False)
-    callbacks = [_epoch_recorder(out_dir, profile, state, history, network)]
-    if profile.bn_recalibration:
-        callbacks.insert(0, _batchnorm_recalibrator(data.x_train, profile, seed))
+    def first_commit():
+        if previous is not None and previous.is_dir():
+            shutil.rmtree(previous, ignore_errors=True)
+
+    callbacks = [
+        _validation_hooks(data.x_train, profile, seed),
+        _epoch_recorder(out_dir, profile, seed, state, history, network, (train_feed,), steps,
+                        first_commit, say),
+    ]
     if state["epochs_done"] < profile.epochs:
         if verbose:
             done = state["epochs_done"]
-            print(f"{variant_label(channels)}: epochs {done + 1}..{profile.epochs} of {profile.epochs}"
-                  + (f" (resuming after epoch {done})" if done else ""), flush=True)
-        model.fit(train_ds, validation_data=val_ds, epochs=profile.epochs, shuffle=False,
+            say(f"{variant_label(channels)} (seed {seed}): epochs {done + 1}..{profile.epochs} "
+                f"of {profile.epochs}" + (f" (resuming after epoch {done})" if done else ""))
+        model.fit(train_feed, validation_data=val_feed, epochs=profile.epochs, shuffle=False,
                   initial_epoch=state["epochs_done"], callbacks=callbacks, verbose=verbose)
-
-    return _finish(out_dir, model, network, channels, profile, data, state, history, mixed)
+    elif verbose:
+        say(f"{variant_label(channels)} (seed {seed}): all {profile.epochs} epochs done; "
+            "evaluating the best weights on the test set")
+    return _finish(out_dir, model, network, channels, profile, data, state, history, seed,
+                   precision, data_dir)
 
 
 def _is_terminal() -> bool:
@@ -414,18 +843,20 @@ def _is_terminal() -> bool:
         return False
 
 
-def _finish(out_dir, model, network, channels, profile, data, state, history, mixed) -> dict:
+def _finish(out_dir, model, network, channels, profile, data, state, history, seed, precision,
+            data_dir) -> dict:
     """Evaluate the best weights on the test set and write metrics.json."""
     import keras
 
     from .data import make_dataset
     from .environment import environment_info
     from .metrics import count_macs, count_params, param_size_mib, profiler_flops
+    from .provenance import code_version
 
     network.load_weights(out_dir / "best.weights.h5")
-    test_ds = make_dataset(data.x_test, data.y_test, profile.batch_size, training=False)
-    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
-    probabilities = model.predict(test_ds, verbose=0)
+    test_feed = make_dataset(data.x_test, data.y_test, profile.batch_size, training=False)
+    test_loss, test_accuracy = model.evaluate(test_feed, verbose=0)
+    probabilities = model.predict(test_feed, verbose=0)
     buf = io.BytesIO()
     np.savez_compressed(buf, y_true=data.y_test, probabilities=probabilities.astype("float32"),
                         class_names=np.array(data.class_names))
@@ -442,11 +873,18 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, mi
     timed = history[1:] or history
     timed_seconds = sum(row["seconds"] for row in timed)
     images = len(data.x_train) * len(timed)
+    try:
+        config = read_json(out_dir / "config.json")
+    except (OSError, ValueError):
+        config = {}
     metrics = {
         "variant": variant_name(channels),
         "label": variant_label(channels),
         "channels": channels,
         "profile": profile.to_dict(),
+        "seed": seed,
+        "split_seed": SPLIT_SEED,
+        "precision": precision,
         "params_total": total,
         "params_trainable": trainable,
         "param_size_mib": param_size_mib(network),
@@ -459,11 +897,14 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, mi
         "epochs": len(history),
         "training_seconds": seconds,
         "images_per_second": images / timed_seconds if timed_seconds else None,
-        "mixed_precision": mixed,
+        "mixed_precision": precision == "mixed",
         "train_images": int(len(data.x_train)),
         "val_images": int(len(data.x_val)),
         "test_images": int(len(data.x_test)),
-        "data_source": data.source,
+        "data_source": config.get("data_source") or {"layout": None, "fingerprint": None},
+        "code": code_version(),
+        "code_at_start": config.get("code"),
+        "resumes": state.get("resumes", []),
         "environment": environment_info(),
     }
     atomic_write_json(out_dir / "metrics.json", metrics)
