@@ -1,0 +1,168 @@
+"""Which accuracy differences between variants hold: paired tests on the test set.
+
+Two runs of different variants with the same seed saw the same test images,
+so their per-image outcomes (right / wrong) are paired:
+
+- `mcnemar_exact(correct_a, correct_b)`: the exact McNemar test, i.e. a
+  two-sided binomial test (scipy.stats.binomtest) of the images only one of
+  the two gets right: under "same accuracy" each of those is equally likely
+  to favour either network;
+- `paired_bootstrap_ci(correct_a, correct_b)`: a percentile bootstrap
+  interval (scipy.stats.bootstrap) of the accuracy difference, resampling
+  test images (both networks' outcomes on an image stay together).
+
+`pair_tests(results)` runs both for each pair of `comparison_pairs` and each
+seed the two variants share; `pair_statements(tests)` says the result in
+words, one line per pair ("gpc128 - gpc64: +0.90 pp, significant in 3 of 3
+seeds (exact McNemar, p < 0.05)").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .runs import VARIANTS, RunResult, load_predictions, short_name
+
+__all__ = ["ALPHA", "comparison_pairs", "mcnemar_exact", "paired_bootstrap_ci",
+           "pair_tests", "pair_statements"]
+
+ALPHA = 0.05
+
+
+def comparison_pairs(variants) -> list[tuple[str, str]]:
+    """(a, b) pairs to compare as "b - a": each adjacent pair of the study's
+    order (MobileNet, gpc16, gpc32, gpc64, gpc128), then each gpc variant
+    against MobileNet; only variants in `variants`, no pair twice."""
+    present = [v for v in VARIANTS if v in set(variants)]
+    pairs = list(zip(present, present[1:]))
+    if "mobilenet" in present:
+        pairs += [("mobilenet", v) for v in present[1:] if ("mobilenet", v) not in pairs]
+    return pairs
+
+
+def _outcomes(correct_a, correct_b) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b must be vectors of the same length, got shapes "
+                         f"{a.shape} and {b.shape}")
+    if not len(a):
+        raise ValueError("correct_a and correct_b are empty: no test images to compare")
+    return a, b
+
+
+def mcnemar_exact(correct_a, correct_b) -> float:
+    """Two-sided exact McNemar p-value for paired right/wrong outcomes.
+
+    Only the discordant images count: b01 (a right, b wrong) and b10 (a
+    wrong, b right); p = binomtest(b10, b01 + b10, 0.5).  1.0 when no image
+    is discordant.
+    """
+    a, b = _outcomes(correct_a, correct_b)
+    only_a = int(np.sum(a & ~b))
+    only_b = int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(stats.binomtest(only_b, only_a + only_b, 0.5, alternative="two-sided").pvalue)
+
+
+def paired_bootstrap_ci(correct_a, correct_b, confidence: float = 0.95, n_resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of accuracy(b) - accuracy(a), as fractions."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    a, b = _outcomes(correct_a, correct_b)
+    diff = b.astype(np.float64) - a.astype(np.float64)
+    if np.all(diff == diff[0]):
+        return float(diff[0]), float(diff[0])  # no spread: every resample gives the same mean
+    result = stats.bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                             method="percentile", vectorized=True, batch=250,
+                             rng=np.random.default_rng(seed))
+    ci = result.confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def _correct(run: RunResult):
+    y_true, y_pred, _ = load_predictions(run.run_dir)
+    return y_true, y_pred == y_true
+
+
+def pair_tests(results: dict[str, list[RunResult]], alpha: float = ALPHA,
+               n_resamples: int = 2000) -> pd.DataFrame:
+    """One row per (pair, shared seed) of complete runs with saved test predictions.
+
+    Columns: a, b, seed, images, acc_a %, acc_b %, diff pp (b - a), only_a,
+    only_b (images only that network gets right), p (exact McNemar),
+    ci_low pp, ci_high pp (95% paired bootstrap), significant (p < alpha).
+    `df.attrs["notes"]` lists pairs that could not be tested and why.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    by_seed = {v: {r.seed: r for r in runs if r.status == "complete" and r.seed is not None}
+               for v, runs in results.items()}
+    rows, notes = [], []
+    for a, b in comparison_pairs(results):
+        seeds = sorted(set(by_seed[a]) & set(by_seed[b]))
+        if not seeds:
+            notes.append(f"{short_name(b)} - {short_name(a)}: no seed with complete runs of both")
+            continue
+        for seed in seeds:
+            try:
+                ya, ca = _correct(by_seed[a][seed])
+                yb, cb = _correct(by_seed[b][seed])
+            except ValueError as err:
+                notes.append(f"{short_name(b)} - {short_name(a)}, seed {seed}: {err}")
+                continue
+            if not np.array_equal(ya, yb):
+                notes.append(f"{short_name(b)} - {short_name(a)}, seed {seed}: the two runs' test "
+                             "labels differ (not the same test images), not paired")
+                continue
+            p = mcnemar_exact(ca, cb)
+            low, high = paired_bootstrap_ci(ca, cb, n_resamples=n_resamples, seed=seed)
+            rows.append({"a": a, "b": b, "seed": seed, "images": len(ya),
+                         "acc_a %": 100 * ca.mean(), "acc_b %": 100 * cb.mean(),
+                         "diff pp": 100 * (cb.mean() - ca.mean()),
+                         "only_a": int(np.sum(ca & ~cb)), "only_b": int(np.sum(~ca & cb)),
+                         "p": p, "ci_low pp": 100 * low, "ci_high pp": 100 * high,
+                         "significant": bool(p < alpha)})
+    columns = ["a", "b", "seed", "images", "acc_a %", "acc_b %", "diff pp", "only_a", "only_b",
+               "p", "ci_low pp", "ci_high pp", "significant"]
+    df = pd.DataFrame(rows, columns=columns)
+    df.attrs["notes"] = notes
+    df.attrs["alpha"] = alpha
+    return df
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def pair_statements(tests: pd.DataFrame, alpha: float | None = None) -> list[str]:
+    """One sentence per pair, in the order of `tests`."""
+    alpha = tests.attrs.get("alpha", ALPHA) if alpha is None else alpha
+    lines = []
+    for (a, b), group in tests.groupby(["a", "b"], sort=False):
+        n = len(group)
+        mean = group["diff pp"].mean()
+        hits = int(group["significant"].sum())
+        head = f"{short_name(b)} - {short_name(a)}: {mean:+.2f} pp"
+        if n == 1:
+            row = group.iloc[0]
+            lines.append(
+                f"{head} (n=1 seed: seed {row['seed']}), "
+                f"{'significant' if row['significant'] else 'not significant'} "
+                f"(exact McNemar {_p_text(row['p'])}; 95% paired bootstrap interval "
+                f"{row['ci_low pp']:+.2f} to {row['ci_high pp']:+.2f} pp)")
+            continue
+        signs = group["diff pp"]
+        same_sign = (signs > 0).all() or (signs < 0).all()
+        per_seed = ", ".join(f"seed {s}: {d:+.2f} pp, {_p_text(p)}"
+                             for s, d, p in zip(group["seed"], group["diff pp"], group["p"]))
+        lines.append(
+            f"{head} (mean of {n} seeds), significant in {hits} of {n} seeds "
+            f"(exact McNemar, p < {alpha:g}); the sign is "
+            f"{'the same in every seed' if same_sign else 'not the same in every seed'} "
+            f"({per_seed})")
+    return lines
