@@ -1,0 +1,69 @@
+"""scripts/render_readme_results.py: the README's Results table comes from the summary."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from gpc_support.runs import VARIANTS, load_results
+from gpc_support.summary_text import write_summary
+from tests.reporting_fixtures import make_run
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("render_readme_results",
+                                              ROOT / "scripts" / "render_readme_results.py")
+render = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(render)
+
+
+@pytest.fixture
+def summarised(tmp_path):
+    results = tmp_path / "cpu"
+    for v in VARIANTS:
+        for seed in (0, 1):
+            make_run(results / "runs", v, seed=seed, code=(v != "gpc64"),
+                     data_source={"layout": "image-folders", "fingerprint": "f00d"})
+    write_summary(load_results(results), results)
+    return results
+
+
+def test_section_from_the_summary(summarised):
+    section = render.render_section(summarised, "results/cpu")
+    results = load_results(summarised)
+    accs = [100 * r.metrics["test_accuracy"] for r in results["gpc16"]]
+    import numpy as np
+
+    assert f"**{np.mean(accs):.2f} ± {np.std(accs, ddof=1):.2f} (n=2)**" in section
+    assert "| gpcMobileNet 16 Channels | 274,122 | 91.54% |" in section
+    assert "2 of these runs were made before the fidelity fix" in section
+    assert "quality 75" in section
+    assert "gpc16 - MobileNet:" in section and "(mean of 2 seeds)" in section
+    assert "![" in section and "results/cpu/summary/fig_test_accuracy.png" in section
+
+
+def test_rewrite_between_markers(summarised):
+    start, end = render.markers("cpu")
+    text = f"# Title\n\n## Results\n{start}\nold typed table\n{end}\n\nmore\n"
+    section = render.render_section(summarised, "results/cpu")
+    new = render.rewrite(text, "cpu", section)
+    assert "old typed table" not in new and section in new
+    assert new.startswith("# Title\n\n## Results\n") and new.endswith(f"{end}\n\nmore\n")
+    assert render.rewrite(new, "cpu", section) == new  # idempotent
+    with pytest.raises(render.RenderError, match="exactly once"):
+        render.rewrite("no markers here", "cpu", section)
+
+
+def test_missing_summary_is_a_clear_error(tmp_path):
+    with pytest.raises(render.RenderError, match="no such file"):
+        render.render_section(tmp_path / "cpu", "results/cpu")
+
+
+def test_committed_readme_matches_committed_summary():
+    """The README's cpu section is what the script makes of results/cpu/summary/."""
+    readme = (ROOT / "README.md").read_text()
+    start, _ = render.markers("cpu")
+    if start not in readme:
+        pytest.skip("README.md has no results:cpu section")
+    assert render.main(["cpu", "--check"]) == 0
