@@ -252,23 +252,26 @@ class ChannelInterleave(layers.Layer):
         return config
 
 
-def gpc_block_plan(channels_in: int, filters: int, channels_per_group: int) -> dict:
+def gpc_block_plan(channels_in: int, filters: int, channels_per_group: int,
+                   interleave: bool = True, second_conv: bool = True) -> dict:
     """What a D6 block with these sizes contains, without building it.
 
     Returns a dict with `groups` (N), `interleave` (bool), `second_conv`
     (bool: L present) and `params` (convolution weights + BatchNorm weights,
-    total).
+    total).  `interleave=False` / `second_conv=False` describe the ablation
+    blocks without them (see `gpc_block`).
     """
     n = group_count(channels_in, filters, channels_per_group)
     if n == 1:
         return dict(groups=1, interleave=False, second_conv=False,
                     params=channels_in * filters + 4 * filters)
-    second = channels_in >= filters
+    second = channels_in >= filters and second_conv
     conv = filters * channels_in // n
     params = conv + 4 * filters
     if second:
         params += filters * filters // n + 4 * filters
-    return dict(groups=n, interleave=filters // n > 1, second_conv=second, params=params)
+    return dict(groups=n, interleave=interleave and filters // n > 1, second_conv=second,
+                params=params)
 
 
 def gpc_block(
@@ -277,8 +280,16 @@ def gpc_block(
     channels_per_group: int,
     activation="swish",
     name: str = "gpc",
+    interleave: bool = True,
+    second_conv: bool = True,
+    residual_sum: bool = True,
 ):
     """Apply the D6 block to the Keras tensor `x` and return its output.
+
+    `interleave`, `second_conv` and `residual_sum` switch parts of the block
+    off for the ablation variants (all True: the block as the method defines
+    it): without the interleave L reads K's output as it is; without L the
+    block is K alone; without the sum the output is L alone.
 
     Layers are named `{name}_K`, `{name}_K_bn`, `{name}_K_act`,
     `{name}_interleave`, `{name}_L`, `{name}_L_bn`, `{name}_L_act`,
@@ -298,11 +309,13 @@ def gpc_block(
     k = layers.BatchNormalization(name=f"{name}_K_bn")(k)
     k = layers.Activation(activation, name=f"{name}_K_act")(k)
     shuffled = k
-    if filters // n > 1:
+    if interleave and filters // n > 1:
         shuffled = ChannelInterleave(n, name=f"{name}_interleave")(k)
-    if channels_in < filters:
+    if channels_in < filters or not second_conv:
         return shuffled
     y = GroupedPointwiseConv2D(filters, n, name=f"{name}_L")(shuffled)
     y = layers.BatchNormalization(name=f"{name}_L_bn")(y)
     y = layers.Activation(activation, name=f"{name}_L_act")(y)
+    if not residual_sum:
+        return y
     return layers.Add(name=f"{name}_add")([y, k])

@@ -8,7 +8,9 @@ gpcMobileNet with that many input channels per group.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
+import re
 
 import keras
 from keras import layers
@@ -16,6 +18,9 @@ from keras import layers
 from .layers import gpc_block
 
 __all__ = [
+    "ABLATIONS",
+    "Variant",
+    "parse_variant",
     "POINTWISE_FILTERS",
     "STRIDE2_BLOCKS",
     "REPORT_CHANNELS",
@@ -34,32 +39,108 @@ STRIDE2_BLOCKS = frozenset({2, 4, 6, 12})
 REPORT_CHANNELS = (16, 32, 64, 128)
 
 
+# Ablation variants (issue 14): each changes ONE part of a network, so the
+# comparison with its reference isolates that part.
+ABLATIONS = {
+    "mobilenet-swish": "MobileNet with swish after each pointwise BatchNorm (ReLU6 elsewhere)",
+    "relu6": "the D6 block with ReLU6 instead of swish in K and L",
+    "no-interleave": "the D6 block without the interleave: K -> L -> + K",
+    "no-sum": "the D6 block without the sum: K -> interleave -> L, output L",
+    "k-only": "the grouped convolution K alone: no interleave, no L",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """What `build_model` builds: the channels per group (None: dense
+    pointwise layers) and the parts of the pointwise block."""
+
+    channels: int | None
+    activation: str = "swish"        # of the pointwise layers
+    interleave: bool = True
+    second_conv: bool = True         # L, where the block does not expand channels
+    residual_sum: bool = True        # output L + K instead of L alone
+    ablation: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.channels is None:
+            return "mobilenet" if self.ablation is None else self.ablation
+        base = f"gpc{self.channels}"
+        return base if self.ablation is None else f"{base}-{self.ablation}"
+
+    @property
+    def label(self) -> str:
+        if self.channels is None:
+            return "MobileNet" if self.ablation is None else "MobileNet-swish"
+        base = f"gpcMobileNet {self.channels} Channels"
+        return base if self.ablation is None else f"{base} ({self.ablation})"
+
+
+_GPC_NAME = re.compile(r"gpc(\d+)(?:-(relu6|no-interleave|no-sum|k-only))?")
+
+
+def _allowed() -> str:
+    return ("None or 'mobilenet' (the MobileNet baseline), a positive integer number of "
+            "channels per group such as 16, 32, 64 or 128, 'gpc<ch>', 'mobilenet-swish', "
+            "or 'gpc<ch>-relu6' / 'gpc<ch>-no-interleave' / 'gpc<ch>-no-sum' / 'gpc<ch>-k-only'")
+
+
 def check_channels(channels):
-    """Return `channels` as None or a positive int; raise ValueError otherwise."""
+    """Canonical form of a variant: None, a positive int, or an ablation name.
+
+    None / 'mobilenet' / 'base' -> None; 16 or 'gpc16' -> 16; the ablation
+    names ('mobilenet-swish', 'gpc16-relu6', ...) -> that name, lower case.
+    Raises ValueError naming what is allowed otherwise.
+    """
     if channels is None:
         return None
+    if isinstance(channels, str):
+        text = channels.strip().lower()
+        if text in ("mobilenet", "base", "baseline"):
+            return None
+        if text == "mobilenet-swish":
+            return text
+        match = _GPC_NAME.fullmatch(text)
+        if match and int(match.group(1)) >= 1:
+            return text if match.group(2) else int(match.group(1))
+        raise ValueError(f"channels must be {_allowed()}; got {channels!r}")
     if (
         isinstance(channels, bool)
         or not isinstance(channels, numbers.Integral)
         or channels < 1
     ):
-        raise ValueError(
-            "channels must be None (the MobileNet baseline) or a positive "
-            f"integer number of channels per group such as 16, 32, 64 or 128; got {channels!r}"
-        )
+        raise ValueError(f"channels must be {_allowed()}; got {channels!r}")
     return int(channels)
 
 
-def variant_name(channels) -> str:
-    """Short file-system name of a variant: 'mobilenet' or 'gpc16'."""
+def parse_variant(channels) -> Variant:
+    """The `Variant` that `channels` (any form `check_channels` accepts) names."""
     channels = check_channels(channels)
-    return "mobilenet" if channels is None else f"gpc{channels}"
+    if channels is None:
+        return Variant(None, activation="relu6")
+    if isinstance(channels, int):
+        return Variant(channels)
+    if channels == "mobilenet-swish":
+        return Variant(None, activation="swish", ablation="mobilenet-swish")
+    match = _GPC_NAME.fullmatch(channels)
+    ch, part = int(match.group(1)), match.group(2)
+    return {
+        "relu6": Variant(ch, activation="relu6", ablation=part),
+        "no-interleave": Variant(ch, interleave=False, ablation=part),
+        "no-sum": Variant(ch, residual_sum=False, ablation=part),
+        "k-only": Variant(ch, interleave=False, second_conv=False, ablation=part),
+    }[part]
+
+
+def variant_name(channels) -> str:
+    """Short file-system name of a variant: 'mobilenet', 'gpc16', 'gpc16-relu6'."""
+    return parse_variant(channels).name
 
 
 def variant_label(channels) -> str:
     """Report-style name: 'MobileNet' or 'gpcMobileNet 16 Channels'."""
-    channels = check_channels(channels)
-    return "MobileNet" if channels is None else f"gpcMobileNet {channels} Channels"
+    return parse_variant(channels).label
 
 
 def _check_shape(input_shape):
@@ -88,19 +169,24 @@ def build_model(
 
     Args:
         channels: None for the baseline, otherwise the minimum number of input
-            channels per group of every grouped pointwise convolution.
+            channels per group of every grouped pointwise convolution; or an
+            ablation variant by name ('mobilenet-swish', 'gpc16-relu6',
+            'gpc16-no-interleave', 'gpc16-no-sum', 'gpc16-k-only'; see
+            `ABLATIONS`).
         input_shape: image size the model takes, (H, W, 3).
         classes: number of output classes (softmax output, float32).
         pointwise_block: for the gpc variants, the function that builds a D6
             block, `(x, filters, channels_per_group, activation, name) -> y`;
             the tests and benchmarks pass the `Conv2D(groups=N)` reference.
     """
-    channels = check_channels(channels)
+    variant = parse_variant(channels)
     input_shape = _check_shape(input_shape)
     if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
 
-    baseline = channels is None
+    baseline = variant.channels is None
+    if not baseline and variant.ablation and pointwise_block is not gpc_block:
+        raise ValueError("pointwise_block can only be replaced for the main gpc variants")
     # ReLU6 after the stem and after every depthwise convolution in ALL five
     # networks, as in the method authors' code that produced their numbers
     # (k-neural-api, branch development12, cai/mobilenet.py: conv1_relu and
@@ -125,9 +211,17 @@ def build_model(
         if baseline:
             x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block}")(x)
             x = layers.BatchNormalization(name=f"conv_pw_{block}_bn")(x)
-            x = layers.ReLU(6.0, name=f"conv_pw_{block}_relu")(x)
+            if variant.activation == "relu6":
+                x = layers.ReLU(6.0, name=f"conv_pw_{block}_relu")(x)
+            else:
+                x = layers.Activation(variant.activation, name=f"conv_pw_{block}_swish")(x)
+        elif variant.ablation is None:
+            x = pointwise_block(x, filters, variant.channels, activation="swish",
+                                name=f"conv_pw_{block}")
         else:
-            x = pointwise_block(x, filters, channels, activation="swish", name=f"conv_pw_{block}")
+            x = gpc_block(x, filters, variant.channels, activation=variant.activation,
+                          name=f"conv_pw_{block}", interleave=variant.interleave,
+                          second_conv=variant.second_conv, residual_sum=variant.residual_sum)
 
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = layers.Reshape((1, 1, POINTWISE_FILTERS[-1]), name="reshape_1")(x)
@@ -135,7 +229,10 @@ def build_model(
     x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
     x = layers.Reshape((classes,), name="reshape_2")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
-    name = "mobilenet_v1" if baseline else f"gpc_mobilenet_v1_{channels}ch"
+    if variant.ablation is None:
+        name = "mobilenet_v1" if baseline else f"gpc_mobilenet_v1_{variant.channels}ch"
+    else:
+        name = variant.name.replace("-", "_")
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -149,18 +246,20 @@ def block_table(channels, input_size: int = 224) -> list[dict]:
     """
     from .layers import gpc_block_plan
 
-    channels = check_channels(channels)
+    variant = parse_variant(channels)
     rows = []
     c_in = 32
     size = (input_size + 1) // 2
     for block, filters in enumerate(POINTWISE_FILTERS, start=1):
         if block in STRIDE2_BLOCKS:
             size = (size + 1) // 2
-        if channels is None:
+        if variant.channels is None:
             plan = dict(groups=1, interleave=False, second_conv=False,
                         params=c_in * filters + 4 * filters)
         else:
-            plan = gpc_block_plan(c_in, filters, channels)
+            plan = gpc_block_plan(c_in, filters, variant.channels,
+                                  interleave=variant.interleave,
+                                  second_conv=variant.second_conv)
         rows.append({
             "block": block, "stride": 2 if block in STRIDE2_BLOCKS else 1,
             "resolution": f"{size}x{size}", "C": c_in, "F": filters,
