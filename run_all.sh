@@ -27,7 +27,7 @@ gpc_setup_env "$ROOT/requirements.txt"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 # TensorFlow's C++ start-up lines and the kernel's transport notice say
 # nothing about the study: keep them off the terminal, pass everything else.
-NOISE='^(WARNING: All log messages before absl::InitializeLog|I0000 |.*Kernel is running over TCP without encryption|To enable the following instructions|E0000 .*cuda|W0000 )'
+NOISE='^(WARNING: All log messages before absl::InitializeLog|I0000 |.*Kernel is running over TCP without encryption|To enable the following instructions|E0000 .*(cuda|oneDNN)|W0000 )'
 # exec: the Python driver takes this shell's place, so SIGINT / SIGTERM sent
 # to run_all.sh reach it directly (it stops the kernel and exits 130 / 143).
 # The stderr filter ignores those signals, so it outlives the driver long

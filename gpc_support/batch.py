@@ -470,9 +470,35 @@ def _short(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def main(argv=None) -> int:
+def _refuse_if_locked(argv) -> None:
+    """Before the slow checks (TensorFlow's import, the data): a results folder
+    in use by another batch is refused at once, naming the holder."""
     try:
-        plan = plan_from_args(sys.argv[1:] if argv is None else argv)
+        args = _parser().parse_args(argv)
+    except UsageError:
+        return  # plan_from_args reports it
+    if args.check:
+        return
+    from .runlock import FolderLocked, holder_of
+
+    out = Path(args.out if args.out else REPO_ROOT / "results" / args.profile).expanduser()
+    holder = holder_of(out)
+    if holder:
+        raise FolderLocked(f"{out.resolve()} is in use by another run: {holder}; wait for it "
+                           "to finish or stop it, or choose another folder")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from .runlock import FolderLocked
+
+    try:
+        _refuse_if_locked(argv)
+    except FolderLocked as err:
+        print(f"run_all.sh: error: {err}", file=sys.stderr, flush=True)
+        return EXIT_LOCKED
+    try:
+        plan = plan_from_args(argv)
     except UsageError as err:
         print(f"run_all.sh: error: {err}\nTry 'run_all.sh --help'.", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import filelock
 
-__all__ = ["FolderLocked", "folder_lock", "LOCK_NAME", "OWNER_NAME"]
+__all__ = ["FolderLocked", "folder_lock", "holder_of", "LOCK_NAME", "OWNER_NAME"]
 
 LOCK_NAME = ".lock"
 OWNER_NAME = ".lock.owner"
@@ -86,6 +86,24 @@ def folder_lock(folder, purpose: str = ""):
 
 
 _HELD: set[str] = set()
+
+
+def holder_of(folder) -> str | None:
+    """Who holds `folder`'s lock right now (None if nobody), without creating
+    anything: a cheap probe before a long start-up; `folder_lock` decides."""
+    folder = Path(folder)
+    if not (folder / LOCK_NAME).is_file():
+        return None
+    lock = filelock.FileLock(str(folder / LOCK_NAME), timeout=0, thread_local=False,
+                             is_singleton=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return _owner_text(folder)
+    except OSError:
+        return None
+    lock.release()
+    return None
 
 
 def _held_here(folder: Path) -> bool:

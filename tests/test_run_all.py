@@ -62,19 +62,21 @@ def wait_for(predicate, proc, timeout=600):
 
 
 def epochs_done(run_dir):
+    run_dir = run_dir / "seed0" if (run_dir / "seed0").is_dir() else run_dir
     try:
         return json.loads((run_dir / "state.json").read_text())["epochs_done"]
     except (OSError, ValueError, KeyError):
         return 0
 
 
-def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2):
+def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2, seed=0):
     for name in variants:
-        rows = read_history(out / "runs" / name / "history.csv")
+        run = out / "runs" / name / f"seed{seed}"
+        rows = read_history(run / "history.csv")
         assert [r["epoch"] for r in rows] == list(range(1, epochs + 1)), name
-        metrics = json.loads((out / "runs" / name / "metrics.json").read_text())
-        assert metrics["epochs"] == epochs
-        nb = json.loads((out / "notebooks" / f"{name}.ipynb").read_text())
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["epochs"] == epochs and metrics["seed"] == seed
+        nb = json.loads((out / "notebooks" / f"{name}-seed{seed}.ipynb").read_text())
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, name
     summary = (out / "summary" / "summary.md").read_text()
@@ -82,7 +84,10 @@ def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2):
     for label in ("MobileNet", "gpcMobileNet 16"):
         assert label in summary and label in csv
     assert not list(out.rglob("*.partial.ipynb"))
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob("*.tmp.*"))
+    # nothing written to the results names a folder of this machine
+    for path in list((out / "runs").rglob("*.json")) + list((out / "runs").rglob("*.csv")):
+        assert str(out) not in path.read_text(), path
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +101,7 @@ def smoke_results(tmp_path_factory, cifar_batches_dir):
 def test_run_all_smoke_end_to_end(smoke_results):
     out, result = smoke_results
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[1/2] mobilenet" in result.stdout and "[2/2] gpc16" in result.stdout
+    assert "[1/2] mobilenet/seed0" in result.stdout and "[2/2] gpc16/seed0" in result.stdout
     assert "elapsed" in result.stdout
     check_complete(out)
     figures = {p.name for p in (out / "summary").iterdir()}
@@ -110,6 +115,9 @@ def test_second_call_skips_finished_variants(smoke_results, cifar_batches_dir):
                      "--channels", "base,16", "--out", out)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("complete, skipped") == 2
+    assert "all 2 runs complete, nothing to train: use --force to retrain or --out for a new folder" \
+        in result.stdout
+    assert "[summary]  written to" in result.stdout  # the summary is rebuilt all the same
     after = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
     assert after == before
 
@@ -123,10 +131,11 @@ def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_bat
     reached = wait_for(lambda: epochs_done(out / "runs" / "gpc16") >= 1, proc)
     kill_tree(proc)
     assert reached, proc.stdout.read()
-    assert not (out / "runs" / "gpc16" / "metrics.json").exists()
+    assert not (out / "runs" / "gpc16" / "seed0" / "metrics.json").exists()
     # 2. start again, kill while the summary notebook is running
     proc = start_run_all(*args)
-    reached = wait_for(lambda: (out / "notebooks" / "summary.partial.ipynb").exists(), proc)
+    reached = wait_for(lambda: bool(list((out / "notebooks").glob(".summary.ipynb.*.partial.ipynb"))),
+                       proc)
     kill_tree(proc)
     assert reached, proc.stdout.read()
     # 3. start again: completes with exactly the planned epochs
@@ -137,7 +146,7 @@ def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_bat
 
 def test_failing_variant_stops_with_message_and_keeps_notebook(tmp_path, cifar_batches_dir):
     out = tmp_path / "fails"
-    run_dir = out / "runs" / "mobilenet"
+    run_dir = out / "runs" / "mobilenet" / "seed0"
     run_dir.mkdir(parents=True)
     # a folder holding another run's configuration makes the variant fail
     (run_dir / "config.json").write_text(json.dumps({"variant": "something else"}))
@@ -146,5 +155,57 @@ def test_failing_variant_stops_with_message_and_keeps_notebook(tmp_path, cifar_b
     assert result.returncode == 1
     assert "mobilenet" in result.stderr and "FAILED" in result.stderr
     assert "another configuration" in result.stderr
-    assert (out / "notebooks" / "mobilenet.ipynb").exists()
+    assert (out / "notebooks" / "mobilenet-seed0.ipynb").exists()
+    json.loads((out / "notebooks" / "mobilenet-seed0.ipynb").read_text())  # whole, valid JSON
     assert not (out / "runs" / "gpc16").exists()
+
+
+def family_of(pid):
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def all_gone(processes):
+    import psutil
+
+    gone, alive = psutil.wait_procs(processes, timeout=30)
+    return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_one_batch_per_folder_and_clean_stops(tmp_path, cifar_batches_dir):
+    """A second run_all.sh on a busy folder refuses at once naming the holder;
+    SIGINT and SIGTERM stop the driver AND the notebook kernel, say where, exit
+    130 / 143 and leave no process behind; the same command then resumes."""
+    out = tmp_path / "stops"
+    args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "16",
+            "--out", out, "--epochs", "5")
+    run = out / "runs" / "gpc16"
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        target = epochs_done(run) + 1
+        proc = start_run_all(*args)
+        reached = wait_for(lambda: epochs_done(run) >= target, proc)
+        assert reached, proc.stdout.read()
+        if sig == signal.SIGINT:
+            other = run_all(*args, timeout=120)
+            assert other.returncode == 75, other.stdout + other.stderr
+            assert f"pid {proc.pid} on host" in other.stderr and "in use by another run" in other.stderr
+        family = family_of(proc.pid)
+        assert any("kernel" in " ".join(p.cmdline()) for p in family)  # the notebook's kernel
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == code, output
+        done = epochs_done(run)
+        assert f"stopped at epoch {done} of gpc16/seed0; run the same command to resume" in output
+        assert not all_gone(family), "processes left behind"
+        nb = list((out / "notebooks").glob("*.ipynb"))
+        for path in nb:
+            json.loads(path.read_text())  # any kept notebook is whole
+    result = run_all(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    check_complete(out, variants=("gpc16",), epochs=5)
+    resumes = json.loads((run / "seed0" / "metrics.json").read_text())["resumes"]
+    assert len(resumes) >= 1
