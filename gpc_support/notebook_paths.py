@@ -85,4 +85,5 @@ def scrub_notebook(path, anchors: dict | None = None, root=REPO_ROOT) -> Path:
     except (OSError, ValueError) as err:
         raise ValueError(f"{path.name}: not a readable notebook ({err})") from None
     cleaned = _walk(notebook, _replacements(anchors, root))
-    return atomic_write_text(path, json.dumps(cleaned, indent=1, ensure_ascii=False) + "\n")
+    # the layout nbformat writes (so a scrubbed notebook diffs cleanly)
+    return atomic_write_text(path, json.dumps(cleaned, indent=1, sort_keys=True, ensure_ascii=False) + "\n")

@@ -59,7 +59,7 @@ _DECIMALS = {
     "Parameters (M)": 3, "Report params (M)": 3, "Δ params (M)": 3,
     "Parameter size (MiB)": 2, "Report size (MiB)": 2,
     "MACs (M)": 3, "MACs @224 (M)": 3, "Report-rule computation (M)": 3,
-    "Report-rule computation @224 (M)": 3, "Report computation (M)": 3,
+    "Report-rule computation @224 (M)": 6, "Report computation (M)": 3,
     "Profiler FLOPs/2 (M), cross-check only": 3,
     "Training time (min)": 1, "Images per second": 0,
 }
@@ -247,7 +247,7 @@ def _format_cell(value, column) -> str:
 
 
 def format_markdown(df: pd.DataFrame, columns=None, index: bool = False,
-                    rename: dict | None = None) -> str:
+                    rename: dict | None = None, right=()) -> str:
     """A GitHub-flavoured markdown table of `df` (no `tabulate` needed).
 
     columns: the columns to show (default all; absent ones are skipped);
@@ -267,7 +267,7 @@ def format_markdown(df: pd.DataFrame, columns=None, index: bool = False,
         cells.append([_format_cell(v, column) for v in series.tolist()])
         numeric.append((pd.api.types.is_numeric_dtype(series.dtype)
                         and not pd.api.types.is_bool_dtype(series.dtype))
-                       or column in ("Test accuracy %", "Best epoch"))
+                       or column in ("Test accuracy %", "Best epoch", *right))
     esc = [h.replace("|", "\\|") for h in headers]
     lines = ["| " + " | ".join(esc) + " |",
              "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]

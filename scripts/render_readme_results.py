@@ -91,11 +91,14 @@ def render_section(results_dir, results_rel: str) -> str:
     if (done["Data"] == "image-folders").any():
         lines += [f"Data: {JPEG_NOTE}.", ""]
     seeds = sorted({int(s) for s in done["seed"].dropna()})
-    lines += [f"{len(done)} complete runs, seeds {', '.join(map(str, seeds))}; test accuracy of "
+    lines += [f"{len(done)} complete runs, seed{'s' if len(seeds) > 1 else ''} "
+              f"{', '.join(map(str, seeds))}; test accuracy of "
               "the weights from the epoch with the highest validation accuracy, mean ± sd over "
               "seeds (sd with ddof=1; n=1: one seed). The report-rule computation counts grouped "
               "convolutions as zero, as the report's Table 6.1 did.", "",
-              format_markdown(shown, list(shown.columns)).rstrip(), ""]
+              format_markdown(shown, list(shown.columns),
+                              right=[c for c in shown.columns if c not in ("Architecture", "Per seed")]
+                              ).rstrip(), ""]
     if len(pairs):
         pairs["significant"] = pairs["significant"].astype(str).str.lower() == "true"
         lines += ["Which differences hold (exact McNemar test per seed on the paired test "
