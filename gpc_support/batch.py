@@ -470,32 +470,30 @@ def _short(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _refuse_if_locked(argv) -> None:
+def _locked_message(argv) -> str | None:
     """Before the slow checks (TensorFlow's import, the data): a results folder
     in use by another batch is refused at once, naming the holder."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(argv)  # --help exits here
     except UsageError:
-        return  # plan_from_args reports it
+        return None  # plan_from_args reports it
     if args.check:
-        return
-    from .runlock import FolderLocked, holder_of
+        return None
+    from .runlock import holder_of
 
     out = Path(args.out if args.out else REPO_ROOT / "results" / args.profile).expanduser()
     holder = holder_of(out)
     if holder:
-        raise FolderLocked(f"{out.resolve()} is in use by another run: {holder}; wait for it "
-                           "to finish or stop it, or choose another folder")
+        return (f"{out.resolve()} is in use by another run: {holder}; wait for it "
+                "to finish or stop it, or choose another folder")
+    return None
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from .runlock import FolderLocked
-
-    try:
-        _refuse_if_locked(argv)
-    except FolderLocked as err:
-        print(f"run_all.sh: error: {err}", file=sys.stderr, flush=True)
+    locked = _locked_message(argv)
+    if locked:
+        print(f"run_all.sh: error: {locked}", file=sys.stderr, flush=True)
         return EXIT_LOCKED
     try:
         plan = plan_from_args(argv)

@@ -58,10 +58,16 @@ def bad_cases(tmp_path, data):
         "epochs -3": (["--epochs", "-3"], "--epochs"),
         "batch size 0": (["--batch-size", "0"], "--batch-size"),
         "seed abc": (["--seed", "abc"], "--seed"),
-        "missing data dir": (["--data-dir", str(tmp_path / "nope")], "data_dir"),
-        "data dir is a file": (["--data-dir", str(not_dir)], "data_dir"),
-        "empty data dir": (["--data-dir", str(tmp_path / "empty")], "data_dir"),
-        "wrong layout": (["--data-dir", str(wrong)], "data_dir"),
+        "seed -1": (["--seed", "-1"], "--seed"),
+        "seeds with a gap": (["--seeds", "0,,2"], "--seeds"),
+        "seeds not numbers": (["--seeds", "0,one"], "--seeds"),
+        "seeds negative": (["--seeds", "1,-2"], "--seeds"),
+        "seed and seeds": (["--seed", "1", "--seeds", "0,1"], "--seed and --seeds"),
+        "precision": (["--precision", "float16"], "--precision"),
+        "missing data dir": (["--data-dir", str(tmp_path / "nope")], "--data-dir"),
+        "data dir is a file": (["--data-dir", str(not_dir)], "--data-dir"),
+        "empty data dir": (["--data-dir", str(tmp_path / "empty")], "--data-dir"),
+        "wrong layout": (["--data-dir", str(wrong)], "--data-dir"),
         "wrong image size": (["--data-dir", str(image_tree(tmp_path / "big", size=(40, 40)))], "32x32"),
         "unreadable image": (["--data-dir", str(image_tree(tmp_path / "broken", broken=True))], "0.png"),
         "unwritable out": (["--out", str(not_dir / "results")], "--out"),
@@ -80,8 +86,52 @@ def test_each_bad_parameter_is_refused_early(tmp_path, capsys, existing_results,
         assert code == 2, case
         assert named in err, f"{case}: {err}"
         assert "error" in err
+        assert "--data-dir: data_dir" not in err and "data_dir: data_dir" not in err, err
         assert time.time() - t0 < 10, case
         assert snapshot(existing_results) == before, case
+
+
+def test_seeds_and_precision_are_parsed():
+    assert batch.parse_seeds(None, None) == [0]
+    assert batch.parse_seeds("0,1,2", None) == [0, 1, 2]
+    assert batch.parse_seeds(" 2, 0 ,2", None) == [2, 0]
+    assert batch.parse_seeds(None, "7") == [7]
+
+
+def test_plan_has_one_run_per_variant_and_seed(tmp_path, cifar_batches_dir, capsys):
+    plan = batch.plan_from_args(["--profile", "smoke", "--data-dir", str(cifar_batches_dir),
+                                 "--channels", "base,16", "--seeds", "0,1", "--out",
+                                 str(tmp_path / "r"), "--precision", "mixed", "--check"])
+    assert plan["seeds"] == [0, 1] and plan["precision"] == "mixed"
+    assert batch.run(plan) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "mobilenet/seed0", "mobilenet/seed1", "gpc16/seed0", "gpc16/seed1"]
+    assert batch.run_dir_of(tmp_path, "gpc16", 1) == tmp_path / "runs" / "gpc16" / "seed1"
+    assert batch.notebook_of(tmp_path, "gpc16", 1) == tmp_path / "notebooks" / "gpc16-seed1.ipynb"
+
+
+def test_precision_is_checked_by_train_variant(tmp_path, cifar_batches_dir):
+    from gpc_support.training import RunError, train_variant
+
+    with pytest.raises(RunError, match="precision must be one of 'float32', 'mixed'"):
+        train_variant(16, "smoke", data_dir=str(cifar_batches_dir), out_dir=tmp_path / "p",
+                      precision="fp16")
+    assert not (tmp_path / "p").exists()
+
+
+def test_relative_paths_reach_the_notebook_relative(tmp_path, cifar_batches_dir, monkeypatch):
+    """A relative --data-dir / --out is passed to the kernel (cwd: the repository)
+    as a path relative to the repository, not as this machine's absolute path."""
+    monkeypatch.chdir(tmp_path)
+    link = tmp_path / "cifar"
+    link.symlink_to(cifar_batches_dir)
+    plan = batch.plan_from_args(["--profile", "smoke", "--data-dir", "cifar", "--out", "res",
+                                 "--check"])
+    assert not Path(plan["data_dir_param"]).is_absolute()
+    assert not Path(plan["out_param"]).is_absolute()
+    assert (batch.REPO_ROOT / plan["out_param"]).resolve() == (tmp_path / "res").resolve()
+    assert (batch.REPO_ROOT / plan["data_dir_param"]).resolve() == cifar_batches_dir.resolve()
 
 
 def test_run_all_script_refuses_bad_channels_with_exit_status(tmp_path, existing_results):
@@ -97,7 +147,8 @@ def test_help_lists_the_options():
     result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0
-    for option in ("--profile", "--data-dir", "--channels", "--seed", "--out", "--force"):
+    for option in ("--profile", "--data-dir", "--channels", "--seeds", "--seed", "--precision",
+                   "--out", "--force"):
         assert option in result.stdout
 
 
