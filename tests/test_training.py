@@ -180,3 +180,40 @@ def test_uncommitted_best_weights_never_become_best(tmp_path):
     (ckpt / "best_epoch_002.weights.h5").write_text("epoch 2")
     _settle_files(tmp_path, {"checkpoint": "epoch_001.keras", "best_pending": "best_epoch_002.weights.h5"})
     assert (tmp_path / "best.weights.h5").read_text() == "epoch 2"
+
+
+def readme_profile_table():
+    """The rows of README.md's '## Profiles' table as {profile: {column: text}}."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Profiles", 1)[1]
+    lines = [line.strip() for line in section.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("| profile"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = dict(zip(header, cells))
+    return rows
+
+
+def test_readme_profile_table_matches_the_code():
+    """README's table is tested against gpc_support.profiles.PROFILES."""
+    import re
+
+    rows = readme_profile_table()
+    assert set(rows) == set(PROFILES)
+    for name, p in PROFILES.items():
+        row = rows[name]
+        assert int(re.match(r"\d+", row["image"]).group()) == p.image_size, name
+        assert int(row["batch"]) == p.batch_size, name
+        assert int(row["epochs"]) == p.epochs, name
+        augmentation = row["augmentation"].lower()
+        want = {"paper": "report", "light": "light", "none": "none"}[p.augment]
+        assert want in augmentation, f"{name}: README says {row['augmentation']!r}, code {p.augment!r}"
+        numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", row["data"])]
+        if p.train_limit is None and p.test_limit is None:
+            assert row["data"].startswith("all"), name
+        else:
+            assert numbers[:2] == [p.train_limit, p.test_limit], f"{name}: {row['data']!r}"
