@@ -317,6 +317,9 @@ def _stop_handler(signum, frame):  # noqa: ARG001
         where = "stopped while building the summary; run the same command to build it"
     else:
         where = "stopped before any training; run the same command to start"
+    stale = _drop_stale_summary()
+    if stale:
+        where += "\n" + stale
     name = signal.Signals(signum).name
     try:
         sys.stdout.flush()
@@ -327,6 +330,23 @@ def _stop_handler(signum, frame):  # noqa: ARG001
     except (OSError, ValueError):
         pass
     os._exit(128 + signum)
+
+
+def _drop_stale_summary() -> str | None:
+    """After --force replaced a run (its first new epoch committed) and the
+    batch ends before the summary is rebuilt, the old summary would show a
+    run that is gone: remove it and say so."""
+    out = _CURRENT.get("out")
+    replaced = [d for d in _CURRENT.get("forced", ())
+                if _epochs_done(d) >= 1 and not d.with_name(d.name + ".previous").exists()]
+    summary = None if out is None else out / "summary"
+    if not replaced or summary is None or not summary.is_dir():
+        return None
+    import shutil
+
+    shutil.rmtree(summary, ignore_errors=True)
+    return (f"removed {summary}: it showed runs that --force has replaced; "
+            "the same command rebuilds it")
 
 
 def _stop_children(grace: float = 10.0) -> None:
@@ -403,6 +423,7 @@ def _remove_stale_partials(out: Path) -> None:
 def _run_locked(plan: dict, out: Path, jobs: list) -> int:
     start = time.perf_counter()
     _remove_stale_partials(out)
+    _CURRENT.update(out=out, forced=[])
     todo = [job for job in jobs
             if plan["force"] or run_status(run_dir_of(out, job[1], job[2])) != "complete"]
     if not todo:
@@ -427,13 +448,16 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
                   "precision": plan.get("precision", "float32")}
         notebook_out = notebook_of(out, name, seed)
         _CURRENT.update(run_dir=run_dir, name=f"{name}/seed{seed}", stage="train")
+        if plan["force"]:
+            _CURRENT["forced"].append(run_dir)
         try:
             _execute(VARIANT_NOTEBOOK, notebook_out, params)
         except Exception as err:
             kept = (f"\n  the executed notebook is kept for reading: {notebook_out}"
                     if notebook_out.exists() else "")
-            print(f"{head} FAILED after {_fmt(time.perf_counter() - t0)}: {_short(err)}{kept}",
-                  file=sys.stderr, flush=True)
+            stale = _drop_stale_summary()
+            print(f"{head} FAILED after {_fmt(time.perf_counter() - t0)}: {_short(err)}{kept}"
+                  + (f"\n  {stale}" if stale else ""), file=sys.stderr, flush=True)
             return 1
         finally:
             _CURRENT.pop("run_dir", None)

@@ -137,3 +137,38 @@ def test_train_variant_refuses_a_locked_folder_naming_the_holder(tmp_path, cifar
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+def test_a_kept_notebook_is_always_whole_json(tmp_path):
+    """A notebook write cut short (full disk, kill) never replaces the kept one."""
+    from gpc_support.batch import _settle_notebook
+
+    output = tmp_path / "gpc16-seed0.ipynb"
+    output.write_text(json.dumps({"cells": [], "nbformat": 4}))
+    partial = tmp_path / ".gpc16-seed0.ipynb.1.ab.partial.ipynb"
+    partial.write_text('{"cells": [{"cell_type": "code", "sour')  # truncated
+    assert _settle_notebook(partial, output) is False
+    assert json.loads(output.read_text())["nbformat"] == 4 and not partial.exists()
+    partial.write_text(json.dumps({"cells": [1], "nbformat": 4}))
+    assert _settle_notebook(partial, output) is True
+    assert json.loads(output.read_text())["cells"] == [1] and not partial.exists()
+
+
+def test_summary_of_runs_replaced_by_force_is_removed_on_a_stop(tmp_path):
+    from gpc_support import batch
+
+    out = tmp_path / "res"
+    run = out / "runs" / "gpc16" / "seed0"
+    run.mkdir(parents=True)
+    (out / "summary").mkdir()
+    (out / "summary" / "summary.md").write_text("gpc16: 50%")
+    batch._CURRENT.update(out=out, forced=[run])
+    try:
+        # the forced run has not committed an epoch: the old run is still there
+        (run / "state.json").write_text(json.dumps({"epochs_done": 0}))
+        assert batch._drop_stale_summary() is None and (out / "summary").is_dir()
+        (run / "state.json").write_text(json.dumps({"epochs_done": 1}))
+        message = batch._drop_stale_summary()
+        assert "--force" in message and not (out / "summary").exists()
+    finally:
+        batch._CURRENT.clear()
