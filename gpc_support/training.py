@@ -99,7 +99,7 @@ METRICS_FIELDS = (
 )
 # config.json keys that must match for a folder to be resumed
 CONFIG_COMPARED = ("variant", "channels", "profile", "seed", "split_seed", "precision",
-                   "data_source")
+                   "data_layout")
 PRECISIONS = ("float32", "mixed")
 SPLIT_SEED = 0
 CHECKPOINT_MEMBER = "gpc_epoch.json"  # inside each epoch_NNN.keras
@@ -220,7 +220,7 @@ def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides,
 
 
 def _run_config(channels, profile: Profile, seed: int, precision: str, data_dir) -> dict:
-    from .provenance import code_version, data_source
+    from .provenance import code_version, data_layout
 
     return {
         "variant": variant_name(channels),
@@ -230,7 +230,8 @@ def _run_config(channels, profile: Profile, seed: int, precision: str, data_dir)
         "seed": seed,
         "split_seed": SPLIT_SEED,
         "precision": precision,
-        "data_source": data_source(data_dir),
+        # the fingerprint is added once the data are loaded (_check_data)
+        "data_source": {"layout": data_layout(data_dir), "fingerprint": None},
         "code": code_version(),
         "created": _now(),
     }
@@ -248,15 +249,41 @@ def _claim_folder(out_dir: Path, config: dict) -> None:
             old = read_json(path)
         except (ValueError, OSError):
             old = None
-        if old is None or any(old.get(k) != json.loads(json.dumps(config[k]))
-                              for k in CONFIG_COMPARED):
-            differ = ("config.json cannot be read" if old is None else "differs in " + ", ".join(
-                k for k in CONFIG_COMPARED if old.get(k) != json.loads(json.dumps(config[k]))))
+        differ = None if old is None else [k for k in CONFIG_COMPARED
+                                           if _config_value(old, k) != _config_value(config, k)]
+        if old is None or differ:
+            differ = ("config.json cannot be read" if old is None else "differs in " + ", ".join(differ))
             raise RunError(
                 f"out_dir {str(out_dir)!r} holds a run with another configuration "
                 f"({differ}); choose another out_dir or pass force=True to start over")
         return
     atomic_write_json(path, config)
+
+
+def _config_value(config: dict, key: str):
+    if key == "data_layout":
+        source = config.get("data_source")
+        return source.get("layout") if isinstance(source, dict) else None
+    return json.loads(json.dumps(config.get(key)))
+
+
+def _check_data(out_dir: Path, cifar) -> None:
+    """Record the loaded data's fingerprint in config.json, or check it is the
+    one the run started with (a resumed run must see the same images)."""
+    from .provenance import arrays_fingerprint
+
+    path = out_dir / "config.json"
+    config = read_json(path)
+    source = config.get("data_source") if isinstance(config.get("data_source"), dict) else {}
+    fingerprint = arrays_fingerprint(cifar)
+    if source.get("fingerprint") is None:
+        config["data_source"] = {**source, "fingerprint": fingerprint}
+        atomic_write_json(path, config)
+    elif source["fingerprint"] != fingerprint:
+        raise RunError(
+            f"data_dir: the data differ from those the run in {str(out_dir)!r} started with "
+            f"(fingerprint {fingerprint}, config.json records {source['fingerprint']}); "
+            "use the same data, another out_dir, or force=True to start over")
 
 
 # --------------------------------------------------------------------------
@@ -790,6 +817,7 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
         data = load_cifar10(data_dir, validation_fraction=profile.validation_fraction,
                             seed=SPLIT_SEED, train_limit=profile.train_limit,
                             test_limit=profile.test_limit)
+    _check_data(out_dir, data)
     _set_precision(precision)
     keras.utils.set_random_seed(seed)
     model, network = build_training_model(channels, profile, seed)

@@ -244,3 +244,14 @@ def test_force_killed_before_its_first_epoch_gets_the_old_run_back(unfinished, u
                             overrides={"epochs": EPOCHS}, verbose=0)
     assert snapshot(run) == before and not previous.exists()
     assert metrics == json.loads((uninterrupted / "metrics.json").read_text())
+
+
+def test_resuming_on_other_data_is_refused(unfinished, cifar_batches_dir):
+    from gpc_support.data import load_cifar10
+    from gpc_support.training import _check_data
+
+    data = load_cifar10(str(cifar_batches_dir), seed=0, train_limit=160, test_limit=40)
+    _check_data(unfinished, data)  # the same images: accepted
+    data.x_test[0, 0, 0, 0] ^= 1  # one pixel of one test image
+    with pytest.raises(RunError, match="data_dir: the data differ"):
+        _check_data(unfinished, data)

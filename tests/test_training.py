@@ -1,7 +1,6 @@
 """The training engine: schedule, profiles, a smoke run, kill and resume."""
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -88,6 +87,19 @@ def test_smoke_run_writes_history_and_complete_metrics(tmp_path, cifar_batches_d
     smoke = get_profile("smoke")
     data = load_cifar10(str(cifar_batches_dir), validation_fraction=smoke.validation_fraction, seed=0,
                         train_limit=smoke.train_limit, test_limit=smoke.test_limit)
+    # what the run records: seeds, precision, code, data (layout + fingerprint), no paths
+    config = json.loads((out / "config.json").read_text())
+    for record in (config, on_disk):
+        assert record["seed"] == 0 and record["split_seed"] == 0 and record["precision"] == "float32"
+        assert set(record["code"]) == {"commit", "dirty"}
+        assert record["data_source"]["layout"] == "python-batches"
+    from gpc_support.provenance import arrays_fingerprint
+    assert on_disk["data_source"]["fingerprint"] == arrays_fingerprint(data)
+    assert config["data_source"] == on_disk["data_source"] and on_disk["resumes"] == []
+    assert on_disk["mixed_precision"] is False
+    for name in ("config.json", "metrics.json", "state.json"):
+        text = (out / name).read_text()
+        assert str(tmp_path) not in text and str(cifar_batches_dir) not in text, name
     fresh = build_model(32, input_shape=(32, 32, 3))
     fresh.load_weights(out / "best.weights.h5")
     saved = np.load(out / "test_predictions.npz")
