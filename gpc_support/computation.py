@@ -6,7 +6,7 @@
   elements, half the pool and 30) for MobileNet and gpcMobileNet 16/32/64/128;
   at 224x224 the rule gives the report's Table 6.1 figures to the digit;
 - `fill_report_flops(results)`: adds `report_flops` to the metrics of runs
-  whose metrics.json predates that field, computed for their variant at
+  whose metrics.json does not record it, computed for their variant at
   their image size.
 
 Only the MobileNet baseline and plain gpc<N> variants are built here; other
@@ -80,8 +80,8 @@ def fill_report_flops(results) -> list[str]:
     notes = []
     if filled:
         notes.append("The report-rule computation of " + ", ".join(filled) + " was computed "
-                     "here from the variant's architecture (their metrics.json predates that "
-                     "field).")
+                     "here from the variant's architecture (the corrected network at the run's "
+                     "image size; metrics.json does not record it).")
     if skipped:
         notes.append("No report-rule computation for " + ", ".join(skipped) + " (not a plain "
                      "MobileNet / gpc<N> network, or no image size recorded).")

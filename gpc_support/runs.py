@@ -59,6 +59,9 @@ STATUSES = ("complete", "unfinished", "missing", "damaged")
 _GPC_RE = re.compile(r"^gpc(\d+)$")
 _SEED_RE = re.compile(r"^seed(\d+)$")
 _RUN_FILES = ("config.json", "history.csv", "metrics.json", "state.json")
+# A run that `train_variant(force=True)` keeps aside until the new one has an
+# epoch (training.PREVIOUS_SUFFIX; the tests check the two agree): not a variant.
+ASIDE_SUFFIX = ".previous"
 
 
 # --------------------------------------------------------------------------- names
@@ -393,7 +396,8 @@ def load_results(results_dir) -> dict[str, list[RunResult]]:
     root = _runs_root(Path(results_dir))
     names = set(VARIANTS)
     if root.is_dir():
-        names |= {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        names |= {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and not p.name.endswith(ASIDE_SUFFIX)}
     results = {}
     for name in sorted(names, key=variant_sort_key):
         folder = root / name

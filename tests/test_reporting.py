@@ -78,6 +78,19 @@ def test_fields_agree_with_training_engine():
     assert set(reporting.REQUIRED_METRICS) <= set(_training_constant("METRICS_FIELDS"))
 
 
+def test_aside_suffix_agrees_with_training_engine(tmp_path):
+    from gpc_support.runs import ASIDE_SUFFIX
+
+    assert ASIDE_SUFFIX == _training_constant("PREVIOUS_SUFFIX")
+    make_run(tmp_path / "r" / "runs", "gpc16", layout="old")
+    make_run(tmp_path / "r" / "runs", "gpc16" + ASIDE_SUFFIX, layout="old")
+    make_run(tmp_path / "r" / "runs", "gpc32", seed=0)
+    (tmp_path / "r" / "runs" / "gpc32" / ("seed0" + ASIDE_SUFFIX)).mkdir()
+    results = load_results(tmp_path / "r")
+    assert list(results) == list(VARIANTS)
+    assert [r.seed for r in results["gpc32"]] == [0]
+
+
 def test_report_values():
     assert tuple(REPORT_TABLE) == VARIANTS == ("mobilenet", "gpc16", "gpc32", "gpc64", "gpc128")
     expect = {"mobilenet": (3.239, None, 12.36, 567.751, None, 92.35),
