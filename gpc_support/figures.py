@@ -418,7 +418,7 @@ def plot_test_accuracy(results: dict[str, list[RunResult]]) -> Figure:
                     mec="black", mew=0.5, zorder=3)
             for dx, r, a in zip(offsets, done[name], acc):
                 if r.seed is not None:
-                    ax.annotate(f"s{r.seed}", (x + dx, a), xytext=(4, 0), textcoords="offset points",
+                    ax.annotate(f"s{r.seed}", (x + dx, a), xytext=(3, -9), textcoords="offset points",
                                 fontsize=7, color="0.3", va="center")
             mean = acc.mean()
             ax.hlines(mean, x - 0.28, x + 0.28, color=colors[name], lw=2.2, zorder=2)
@@ -432,7 +432,7 @@ def plot_test_accuracy(results: dict[str, list[RunResult]]) -> Figure:
                         fontsize=7.5)
         ax.set_xticks(range(len(names)), [short_name(n) for n in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
-        ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=0))
+        ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=None))
         ax.margins(y=0.25)
         ax.set_ylabel("test accuracy")
         subtitle = _runs_subtitle(results)
@@ -538,7 +538,7 @@ def plot_reduction(counts: dict, image_size: int | None = None) -> Figure:
             bars = ax.bar(xs, ys, width, color=color, hatch=hatch, edgecolor="white", label=label)
             ax.bar_label(bars, fmt="%.1f%%", fontsize=7.5, padding=2)
         ax.set_xticks(range(len(names)), [short_name(n) for n in names])
-        ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=0))
+        ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=None))
         ax.set_ylabel("% of MobileNet")
         ax.set_ylim(0, max(ax.get_ylim()[1], 10) * 1.12)
         ax.legend(loc="upper left", handlelength=2)
