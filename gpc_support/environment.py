@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 
 
 def accelerator_names() -> list[str]:
@@ -52,9 +53,11 @@ def environment_info() -> dict:
         "device": device_description(),
         "platform": platform.platform(),
     }
-    for module in ("tensorflow", "jax", "torch"):
-        try:
-            info[module] = __import__(module).__version__
-        except Exception:
-            pass
+    # Only the frameworks this process has loaded (the backend's own among
+    # them): importing TensorFlow here under JAX would cost seconds and, on a
+    # GPU, claim the device's memory.
+    for module in ("tensorflow", "jax", "jaxlib", "torch"):
+        loaded = sys.modules.get(module)
+        if loaded is not None and getattr(loaded, "__version__", None):
+            info[module] = loaded.__version__
     return info

@@ -169,13 +169,14 @@ def profiler_flops(model: keras.Model) -> int:
     Needs the TensorFlow backend's TensorFlow; the report's "Computation"
     column is this number divided by 2.
     """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("profiler_flops needs TensorFlow: run with KERAS_BACKEND=tensorflow "
+                           f"(the backend is {keras.backend.backend()}); count_macs works anywhere")
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2_as_graph,
     )
 
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError("profiler_flops needs KERAS_BACKEND=tensorflow")
     specs = [tf.TensorSpec((1,) + tuple(t.shape[1:]), t.dtype) for t in model.inputs]
     inputs = specs[0] if len(specs) == 1 else specs
 

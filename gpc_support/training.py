@@ -891,10 +891,15 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, se
     atomic_write_bytes(out_dir / "test_predictions.npz", buf.getvalue())
 
     total, trainable = count_params(network)
-    try:
-        flops = profiler_flops(network) if keras.backend.backend() == "tensorflow" else None
-    except Exception:  # the profiler is a cross-check, never a reason to lose a run
-        flops = None
+    flops, flops_note = None, None
+    if keras.backend.backend() != "tensorflow":
+        flops_note = (f"not counted: the TensorFlow profiler needs KERAS_BACKEND=tensorflow "
+                      f"(this run used {keras.backend.backend()}); 'macs' is the count")
+    else:
+        try:
+            flops = profiler_flops(network)
+        except Exception as err:  # a cross-check, never a reason to lose a run
+            flops_note = f"not counted: the TensorFlow profiler failed ({type(err).__name__}: {err})"
     seconds = float(sum(row["seconds"] for row in history))
     # Throughput from the epochs after the first, which also builds and
     # compiles the training step.
@@ -918,6 +923,7 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, se
         "param_size_mib": param_size_mib(network),
         "macs": count_macs(network),
         "profiler_flops": flops,
+        "profiler_flops_note": flops_note,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "best_epoch": state["best_epoch"],
