@@ -65,8 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="CIFAR-10 folder: python batches or train/ test/ class folders "
                         "(default: keras.datasets.cifar10, which downloads)")
     p.add_argument("--channels", default="base,16,32,64,128",
-                   help="comma-separated variants: base (MobileNet) and/or channels per "
-                        "group (default: base,16,32,64,128)")
+                   help="comma-separated variants: base (MobileNet), channels per group, "
+                        "or ablation variants (mobilenet-swish, gpc16-relu6, gpc16-no-interleave, "
+                        "gpc16-no-sum, gpc16-k-only) (default: base,16,32,64,128)")
     p.add_argument("--seeds", default=None,
                    help="comma-separated seeds, one run per (variant, seed) (default: 0)")
     p.add_argument("--seed", default=None, help="one seed (the same as --seeds N)")
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_channels(text: str) -> list:
-    """'base,16,32' -> [None, 16, 32]; raises UsageError naming --channels."""
+    """'base,16,gpc16-relu6' -> [None, 16, 'gpc16-relu6']; raises UsageError naming --channels."""
     from .models import check_channels
 
     result = []
@@ -92,21 +93,17 @@ def parse_channels(text: str) -> list:
     if not any(items):
         raise UsageError("--channels: give at least one variant (base, 16, 32, 64, 128, ...)")
     for item in items:
-        if item.lower() in ("base", "baseline", "mobilenet", "none"):
-            value = None
-        else:
-            try:
-                value = int(item)
-            except ValueError:
-                raise UsageError(
-                    f"--channels: {item!r} is not a variant; use 'base' or a positive "
-                    "integer number of channels per group (16, 32, 64, 128)") from None
-            try:
-                check_channels(value)
-            except ValueError:
-                raise UsageError(
-                    f"--channels: {item!r} is not allowed; channels per group must be a "
-                    "positive integer (16, 32, 64, 128), or 'base' for MobileNet") from None
+        text = item.lower()
+        if text == "none":
+            text = "base"
+        try:
+            value = check_channels(int(text) if text.isdigit() else text)
+        except ValueError:
+            raise UsageError(
+                f"--channels: {item!r} is not a variant; use 'base' (MobileNet), a positive "
+                "integer number of channels per group (16, 32, 64, 128), or an ablation "
+                "variant: mobilenet-swish, gpc16-relu6, gpc16-no-interleave, gpc16-no-sum, "
+                "gpc16-k-only") from None
         if value not in result:
             result.append(value)
     return result

@@ -132,3 +132,13 @@ def test_each_variant_trains_a_few_steps(name):
     assert np.isfinite(history.history["loss"]).all()
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert parse_variant(name).name == name
+
+
+def test_run_all_accepts_ablation_names():
+    from gpc_support.batch import UsageError, parse_channels
+
+    assert parse_channels("base,16,gpc16-relu6,mobilenet-swish,GPC16-K-ONLY") == [
+        None, 16, "gpc16-relu6", "mobilenet-swish", "gpc16-k-only"]
+    assert parse_channels("gpc16,16") == [16]
+    with pytest.raises(UsageError, match="--channels: 'gpc16-fast' is not a variant"):
+        parse_channels("gpc16-fast")
