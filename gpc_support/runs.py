@@ -374,16 +374,20 @@ def _runs_root(results_dir: Path) -> Path:
 
 
 def _variant_runs(folder: Path, variant: str) -> list[RunResult]:
+    """The runs of one variant folder: one per seed<k>/ subfolder, plus the
+    older layout's run (files directly in the folder) unless a seed folder
+    holds the same seed, which supersedes it (a rerun in the new layout)."""
     seeds = sorted((int(_SEED_RE.match(p.name).group(1)), p) for p in folder.iterdir()
                    if p.is_dir() and _SEED_RE.match(p.name))
     runs = [load_run(path, variant, seed) for seed, path in seeds]
     if not seeds or any((folder / f).exists() for f in _RUN_FILES):
-        runs.append(load_run(folder, variant))  # the older layout: one run, seed from config.json
-    seen: dict = {}
-    for run in runs:
-        if run.seed is not None and run.seed in seen:
-            run.notes.append(f"seed {run.seed} appears twice (here and in {seen[run.seed]})")
-        seen.setdefault(run.seed, run.run_dir.name)
+        old = load_run(folder, variant)  # the older layout: one run, seed from config.json
+        newer = next((r for r in runs if old.seed is not None and r.seed == old.seed), None)
+        if newer is None:
+            runs.append(old)
+        else:
+            newer.notes.append(f"supersedes the older run of seed {old.seed} whose files sit "
+                               f"directly in runs/{variant}/ (not counted)")
     return sorted(runs, key=lambda r: (r.seed is None, r.seed if r.seed is not None else 0))
 
 

@@ -124,6 +124,19 @@ def test_seed_layout_and_old_layout(tmp_path):
     assert [r.status for r in results["gpc32"]] == ["missing"]
 
 
+def test_seed_folder_supersedes_the_old_run_of_that_seed(tmp_path):
+    runs = tmp_path / "r" / "runs"
+    make_run(runs, "gpc16", layout="old", seed=0, code=False)
+    make_run(runs, "gpc16", seed=0)
+    make_run(runs, "gpc16", seed=1)
+    make_run(runs, "gpc32", layout="old", seed=3, code=False)
+    make_run(runs, "gpc32", seed=0)
+    results = load_results(tmp_path / "r")
+    assert [(r.seed, r.before_fidelity_fix) for r in results["gpc16"]] == [(0, False), (1, False)]
+    assert "supersedes the older run of seed 0" in results["gpc16"][0].notes[0]
+    assert [(r.seed, r.before_fidelity_fix) for r in results["gpc32"]] == [(0, False), (3, True)]
+
+
 def test_seed_folder_contradicting_config_is_damaged(tmp_path):
     folder = make_run(tmp_path / "runs", "gpc32", seed=1)
     config = json.loads((folder / "config.json").read_text())
