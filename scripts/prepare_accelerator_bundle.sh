@@ -34,7 +34,7 @@ if [ ! -f "$ARCHIVE" ]; then
     echo "error: CIFAR10_JPEG_TAR_GZ: no such file: $ARCHIVE" >&2
     exit 2
 fi
-if ! tar -tzf "$ARCHIVE" 2>/dev/null | grep -q -E '^(\./)?train/[a-z]+/.+\.jpe?g$'; then
+if ! tar -tzf "$ARCHIVE" 2>/dev/null | grep -E '^(\./)?train/[a-z]+/.+\.jpe?g$' >/dev/null; then
     echo "error: CIFAR10_JPEG_TAR_GZ: $ARCHIVE holds no train/<class>/*.jpg (not the CIFAR-10 JPEG copy)" >&2
     exit 2
 fi

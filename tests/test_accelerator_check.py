@@ -1,0 +1,162 @@
+"""benchmarks/accelerator_check.sh end to end on the CPU with tiny sizes, and its parts.
+
+The end-to-end run uses the JAX backend when jax is installed (as on the GPU
+node), TensorFlow otherwise: a tiny CIFAR-10-like JPEG archive in the
+layout of the real one, an empty wheel folder (this environment has every
+package), two variants, two epochs of a few images at 224 px, and the
+benchmark at 32 px; then the output files must exist and hold sane numbers.
+"""
+
+import importlib.util
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+           "dog", "frog", "horse", "ship", "truck")
+
+
+def load_check():
+    spec = importlib.util.spec_from_file_location(
+        "accelerator_check", ROOT / "benchmarks" / "accelerator_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_jpeg_archive(path, per_class_train=3, per_class_test=2, seed=0):
+    """A .tar.gz with test/<class>/NNNN.jpg and train/<class>/NNNN.jpg (32x32)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    with tarfile.open(path, "w:gz") as tar:
+        for split, n in (("test", per_class_test), ("train", per_class_train)):
+            for c, name in enumerate(CLASSES):
+                for i in range(n):
+                    pixels = np.clip(c * 25 + rng.integers(-20, 20, (32, 32, 3)), 0, 255)
+                    buf = io.BytesIO()
+                    Image.fromarray(pixels.astype(np.uint8)).save(buf, format="JPEG", quality=75)
+                    info = tarfile.TarInfo(f"{split}/{name}/{i:04d}.jpg")
+                    info.size = len(buf.getvalue())
+                    buf.seek(0)
+                    tar.addfile(info, buf)
+    return path
+
+
+def test_settings_name_the_bad_variable(monkeypatch):
+    check = load_check()
+    for name, value, words in (("CHECK_EPOCHS", "1", "CHECK_EPOCHS must be an integer >= 2"),
+                               ("CHECK_BATCH", "x", "CHECK_BATCH must be an integer"),
+                               ("CHECK_VARIANTS", "gpc17", "CHECK_VARIANTS must be"),
+                               ("CHECK_PRECISION", "half", "CHECK_PRECISION must be"),
+                               ("CHECK_BENCH_SIZES", "224", "CHECK_BENCH_SIZES must be")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(check.CheckError, match=words):
+            check.settings()
+        monkeypatch.delenv(name)
+    assert check.settings()["variants"] == list(check.ALL_VARIANTS)
+
+
+def test_missing_package_comes_from_its_wheel_or_is_named(tmp_path, monkeypatch):
+    check = load_check()
+    wheels = tmp_path / "whl"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "gpc_fake_pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("gpc_fake_pkg/__init__.py", "VALUE = 7\n")
+    monkeypatch.setattr(check, "NEEDED", (("gpc_fake_pkg", "gpc_fake_pkg"), ("numpy", "numpy")))
+    site = tmp_path / "site"
+    done = check.unpack_missing_wheels(wheels, site)
+    assert done == {"gpc_fake_pkg": "gpc_fake_pkg-1.0-py3-none-any.whl", "numpy": "present"}
+    assert (site / "gpc_fake_pkg" / "__init__.py").read_text() == "VALUE = 7\n"
+    monkeypatch.setattr(check, "NEEDED", (("gpc_other_fake", "gpc_other_fake"),))
+    with pytest.raises(check.CheckError, match="CHECK_WHEELS: .* no wheel for gpc_other_fake"):
+        check.unpack_missing_wheels(wheels, site)
+
+
+def test_data_subset_from_the_archive(tmp_path):
+    check = load_check()
+    archive = write_jpeg_archive(tmp_path / "c.tar.gz", per_class_train=3, per_class_test=2)
+    dest = check.unpack_data(archive, tmp_path / "d", train_images=20, test_images=10)
+    assert sorted(p.name for p in (dest / "train").iterdir()) == sorted(CLASSES)
+    assert all(len(list((dest / "train" / c).iterdir())) == 2 for c in CLASSES)
+    assert all(len(list((dest / "test" / c).iterdir())) == 1 for c in CLASSES)
+    with pytest.raises(check.CheckError, match="CHECK_DATA: .* fewer than the 4 needed"):
+        check.unpack_data(archive, tmp_path / "e", train_images=40, test_images=10)
+    with pytest.raises(check.CheckError, match="CHECK_DATA: .* is neither"):
+        check.unpack_data(tmp_path / "absent.tar.gz", tmp_path / "f", 20, 10)
+
+
+def test_bad_data_path_stops_the_script_with_a_clear_error(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable, "CHECK_OUT": str(tmp_path / "out"),
+           "CHECK_DATA": str(tmp_path / "nothing.tar.gz"), "CHECK_WHEELS": str(tmp_path)}
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "accelerator_check.sh")],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "error: CHECK_DATA:" in result.stderr and "nothing.tar.gz" in result.stderr
+
+
+def test_check_runs_end_to_end_on_the_cpu(tmp_path):
+    backend = "jax" if importlib.util.find_spec("jax") else "tensorflow"
+    archive = write_jpeg_archive(tmp_path / "cifar10-jpeg.tar.gz", per_class_train=2,
+                                 per_class_test=1)
+    (tmp_path / "wheels").mkdir()
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": sys.executable, "KERAS_BACKEND": backend,
+           "JAX_PLATFORMS": "cpu", "CHECK_OUT": str(out), "CHECK_DATA": str(archive),
+           "CHECK_WHEELS": str(tmp_path / "wheels"), "CHECK_VARIANTS": "mobilenet,gpc16",
+           "CHECK_TRAIN_IMAGES": "20", "CHECK_TEST_IMAGES": "10", "CHECK_BATCH": "8",
+           "CHECK_EPOCHS": "2", "CHECK_BENCH_SIZES": "32:4", "CHECK_BENCH_ROUNDS": "1",
+           "CHECK_BENCH_STEPS": "1"}
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "accelerator_check.sh")],
+                            env=env, capture_output=True, text=True, timeout=1500)
+    log = (out / "check.log").read_text() if (out / "check.log").exists() else ""
+    assert result.returncode == 0, result.stdout + result.stderr + log[-4000:]
+
+    device = json.loads((out / "device.json").read_text())
+    assert device["environment"]["backend"] == backend and device["keras"]
+    if backend == "jax":
+        assert device["devices"] and device["jax"]
+
+    bench = json.loads((out / "bench.json").read_text())
+    assert [(r["size"], r["batch"], r["precision"]) for r in bench["runs"]] == \
+        [(32, 4, "float32"), (32, 4, "mixed")]
+    for run in bench["runs"]:
+        assert set(run["models"]) == {"mobilenet", "gpc16"}
+        assert run["models"]["mobilenet"]["train_ratio"] == 1.0
+        for m in run["models"].values():
+            assert m["train_s_per_batch"] > 0 and m["infer_s_per_batch"] > 0
+            assert 0 < m["train_ratio"] < 100 and 0 < m["infer_ratio"] < 100
+
+    for variant in ("mobilenet", "gpc16"):
+        r = json.loads((out / "variants" / f"{variant}.json").read_text())
+        assert (r["image_size"], r["batch"], r["epochs"], r["timed_epochs"]) == (224, 8, 2, 1)
+        assert (r["train_images"], r["val_images"], r["test_images"]) == (18, 2, 10)
+        assert r["train_steps_per_epoch"] == 3 and r["val_steps_per_epoch"] == 1
+        assert r["ms_per_step"] > 0 and r["val_ms_per_step"] > 0
+        assert r["images_per_second"] == pytest.approx(8000 / r["ms_per_step"])
+        assert len(r["losses"]) == 2 and all(math.isfinite(v) for v in r["losses"])
+        assert r["loss_fell"] == (r["losses"][1] < r["losses"][0])
+        # 50 x (704 training + 79 validation steps) + 157 test steps, at batch 8 here:
+        # 45,000 / 8 = 5,625 steps per epoch
+        expected = (50 * (5625 * r["ms_per_step"] + 625 * r["val_ms_per_step"])
+                    + 1250 * r["val_ms_per_step"]) / 1000
+        assert r["projected_full_run_seconds"] == pytest.approx(expected)
+        assert r["host_peak_rss_bytes"] > 0
+        assert r["device_peak_bytes"] is None or r["device_peak_bytes"] > 0
+        metrics = json.loads((out / "runs" / variant / "metrics.json").read_text())
+        assert metrics["profile"]["name"] == "paper" and metrics["profile"]["image_size"] == 224
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(step["status"] == "ok" for step in summary["steps"])
+    text = (out / "summary.txt").read_text()
+    assert "paper run gpc16:" in text and "projected paper profile" in text
