@@ -12,12 +12,13 @@ step's device memory and failure do not reach the others, and writes its
 result as soon as it has one:
 
     $CHECK_OUT/device.json        backend, devices, versions (and nvidia-smi's line)
-    $CHECK_OUT/bench.json         bench_gpc.py: train/inference seconds per batch and
-                                  ratios to MobileNet, float32 and mixed precision
-    $CHECK_OUT/runs/<variant>/    the train_variant folder of the short paper run
+    $CHECK_OUT/runs/<variant>/    the train_variant folder of each short paper run
     $CHECK_OUT/variants/<variant>.json
-                                  ms/step, images/s, peak device memory, the losses,
-                                  the projected time of the full 50-epoch run
+                                  its ms/step, images/s, peak device memory, losses,
+                                  and the projected time of the full 50-epoch run
+    $CHECK_OUT/bench.json         bench_gpc.py (after the paper runs): train/inference
+                                  seconds per batch and ratios to MobileNet, float32
+                                  and mixed precision
     $CHECK_OUT/summary.json, summary.txt   all of it, and the totals
     $CHECK_OUT/check.log          what each step printed
 
@@ -44,6 +45,9 @@ Sizes come from the environment (defaults: the check for one GPU):
     CHECK_BENCH_ROUNDS    3          CHECK_BENCH_STEPS       8
     CHECK_BENCH_VARIANTS  = CHECK_VARIANTS (mobilenet needed for ratios)
     CHECK_SKIP_BENCH      1 to skip the benchmark
+    CHECK_BUDGET_S        450: a step is not started after this many seconds,
+                          and the benchmark (last) is stopped there; what
+                          it measured until then is kept
     CHECK_DATA            .whl/data/cifar10-jpeg.tar.gz, or a folder with
                           train/<class>/ and test/<class>/ images
     CHECK_WHEELS          .whl
@@ -137,6 +141,7 @@ def settings() -> dict:
         "bench_steps": _int_env("CHECK_BENCH_STEPS", 8),
         "bench_variants": _list_env("CHECK_BENCH_VARIANTS", tuple(variants), ALL_VARIANTS),
         "skip_bench": os.environ.get("CHECK_SKIP_BENCH", "") == "1",
+        "budget_s": _int_env("CHECK_BUDGET_S", 450),
         "data": os.environ.get("CHECK_DATA", str(ROOT / ".whl" / "data" / "cifar10-jpeg.tar.gz")),
         "wheels": os.environ.get("CHECK_WHEELS", str(ROOT / ".whl")),
     }
@@ -465,6 +470,11 @@ def summary_text(summary: dict) -> str:
             f"peak {'n/a' if peak is None else f'{peak / 2**30:.2f} GiB'}, loss "
             f"{r['losses'][0]:.3f} -> {r['losses'][-1]:.3f} ({'falls' if r['loss_fell'] else 'does NOT fall'}), "
             f"full 50-epoch run ~{r['projected_full_run_hours']:.2f} h")
+    base = summary.get("variants", {}).get("mobilenet", {}).get("ms_per_step")
+    if base:
+        ratios = ", ".join(f"{v} {r['ms_per_step'] / base:.2f}"
+                           for v, r in summary["variants"].items() if "ms_per_step" in r)
+        lines.append(f"paper-run training step relative to MobileNet: {ratios}")
     if summary.get("variants"):
         lines.append(f"projected paper profile, these variants together: {total:.2f} h")
     lines.append(f"check wall time: {summary['wall_seconds']:.0f} s")
@@ -489,22 +499,24 @@ def run_check(out: Path) -> dict:
                "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)] + (
                    [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
         me = [sys.executable, str(Path(__file__).resolve())]
+
+        def left() -> float:
+            return cfg["budget_s"] - (time.perf_counter() - start)
+
         with open(out / "check.log", "a") as log:
             summary["steps"].append(_step(me + ["device", "--out", str(out)], env, log, "device"))
             if (out / "device.json").exists():
                 summary["device"] = json.loads((out / "device.json").read_text())
-            if not cfg["skip_bench"]:
-                summary["steps"].append(_step(
-                    [sys.executable, str(ROOT / "benchmarks" / "bench_gpc.py"),
-                     "--sizes", cfg["bench_sizes"], "--precisions", ",".join(cfg["bench_precisions"]),
-                     "--variants", ",".join(cfg["bench_variants"]), "--no-reference",
-                     "--rounds", str(cfg["bench_rounds"]), "--steps", str(cfg["bench_steps"]),
-                     "--json", str(out / "bench.json")], env, log, "bench_gpc"))
-                if (out / "bench.json").exists():
-                    summary["bench"] = json.loads((out / "bench.json").read_text())
+            # the paper runs first: they carry the projection (and a ratio of
+            # their own); the benchmark gets what is left of the budget
             for variant in cfg["variants"]:
                 result_path = out / "variants" / f"{variant}.json"
                 result_path.unlink(missing_ok=True)
+                if left() <= 0:
+                    summary["steps"].append({"step": f"paper run {variant}", "seconds": 0.0,
+                                             "status": "skipped (CHECK_BUDGET_S spent)"})
+                    summary["variants"][variant] = {"status": "skipped (CHECK_BUDGET_S spent)"}
+                    continue
                 step = _step(me + ["variant", variant, "--data", str(data_dir),
                                    "--run-dir", str(out / "runs" / variant),
                                    "--result", str(result_path)], env, log, f"paper run {variant}")
@@ -513,6 +525,20 @@ def run_check(out: Path) -> dict:
                                                 if result_path.exists() else {"status": step["status"]})
                 summary["wall_seconds"] = time.perf_counter() - start
                 _write_json(out / "summary.json", summary)
+            if cfg["skip_bench"]:
+                pass
+            elif left() <= 30:
+                summary["steps"].append({"step": "bench_gpc", "seconds": 0.0,
+                                         "status": "skipped (CHECK_BUDGET_S spent)"})
+            else:
+                summary["steps"].append(_step(
+                    [sys.executable, str(ROOT / "benchmarks" / "bench_gpc.py"),
+                     "--sizes", cfg["bench_sizes"], "--precisions", ",".join(cfg["bench_precisions"]),
+                     "--variants", ",".join(cfg["bench_variants"]), "--no-reference",
+                     "--rounds", str(cfg["bench_rounds"]), "--steps", str(cfg["bench_steps"]),
+                     "--json", str(out / "bench.json")], env, log, "bench_gpc", timeout=left()))
+                if (out / "bench.json").exists():  # written after each size and precision
+                    summary["bench"] = json.loads((out / "bench.json").read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary["wall_seconds"] = time.perf_counter() - start
