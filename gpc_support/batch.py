@@ -399,7 +399,8 @@ def run(plan: dict) -> int:
         for ch, name, seed in jobs:
             print(f"  {name}/seed{seed}: {run_status(run_dir_of(out, name, seed))}")
         return 0
-    _install_stop_handlers()
+    if signal.getsignal(signal.SIGTERM) is not _stop_handler:
+        _install_stop_handlers()
     try:
         with folder_lock(out, "run_all.sh " + " ".join(sys.argv[1:])[:200]):
             return _run_locked(plan, out, jobs)
@@ -512,6 +513,8 @@ def _locked_message(argv) -> str | None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if __name__ == "__main__":  # run_all.sh; not when a test calls main()
+        _install_stop_handlers()  # from the start: Ctrl-C during the checks is clean too
     locked = _locked_message(argv)
     if locked:
         print(f"run_all.sh: error: {locked}", file=sys.stderr, flush=True)
