@@ -13,7 +13,11 @@ start of every epoch; nothing here counts epochs by itself.  Without shuffling
 the order is the arrays' own.  The last batch may be smaller.
 
 Only indices are permuted; each batch is gathered from the arrays when asked
-for, so no second copy of the images is made.  Resizing and augmentation are
+for, so no second copy of the images is made.  `workers > 1` lets Keras
+prepare batches ahead in threads (its ordered enqueuer: the order stays the
+same); one worker is the default, measured at roughly 8,000-15,000 images/s
+through `Model.fit` on 2 busy CPU cores, about half of the former tf.data
+pipeline but ~100x what the networks train at on a CPU.  Resizing and augmentation are
 not done here: they run inside the model (`data.build_preprocessing`).
 """
 
@@ -49,8 +53,8 @@ class ArrayFeeder(keras.utils.PyDataset):
     """Batches (uint8 images, one-hot float32 labels) in a (seed, epoch) order."""
 
     def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0,
-                 num_classes: int = 10):
-        super().__init__(workers=1, use_multiprocessing=False)
+                 num_classes: int = 10, workers: int = 1, max_queue_size: int = 10):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         batch_size = _positive_int(batch_size, "batch_size")
         num_classes = _positive_int(num_classes, "num_classes")
         seed = _non_negative_int(seed, "seed")
