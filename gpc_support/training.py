@@ -29,6 +29,9 @@ rename, so a kill never leaves half a file):
 - `metrics.json`   written last: counts, test accuracy and loss, timings,
                    environment, seed, precision, code, data source, resumes.
                    Its presence marks the run complete.
+- `tensorboard/train/`, `tensorboard/validation/`  TensorBoard scalars, one per
+                   committed epoch and tag, step = epoch (TensorFlow backend
+                   only; see `tensorboard_log`).
 - `.lock`, `.lock.owner`  the folder's lock (see `runlock`): one run per folder.
 
 Exact resume.  A run stopped at any point (kill -9 included) and started
@@ -104,7 +107,7 @@ PRECISIONS = ("float32", "mixed")
 SPLIT_SEED = 0
 CHECKPOINT_MEMBER = "gpc_epoch.json"  # inside each epoch_NNN.keras
 RUN_FILES = ("config.json", "state.json", "history.csv", "metrics.json", "best.weights.h5",
-             "test_predictions.npz", "checkpoints")
+             "test_predictions.npz", "checkpoints", "tensorboard")
 PREVIOUS_SUFFIX = ".previous"
 
 
@@ -805,6 +808,7 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
 
     from .data import load_cifar10, make_dataset
     from .provenance import code_version
+    from .tensorboard_log import open_scalar_log
 
     if verbose == "auto":
         verbose = 1 if _is_terminal() else 2
@@ -848,6 +852,11 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
         _epoch_recorder(out_dir, profile, seed, state, history, network, (train_feed,), steps,
                         first_commit, say),
     ]
+    # TensorBoard scalars (tensorboard/ in the run folder), written after each
+    # epoch's commit, so after the recorder; see tensorboard_log
+    scalars = open_scalar_log(out_dir, history, say)
+    if scalars is not None:
+        callbacks.append(scalars.callback(history, say))
     if state["epochs_done"] < profile.epochs:
         if verbose:
             done = state["epochs_done"]
