@@ -427,6 +427,7 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
     if not todo:
         print(f"all {len(jobs)} runs complete, nothing to train: use --force to retrain or "
               "--out for a new folder", flush=True)
+    progress = _progress_of(plan, out, todo)  # a live line per run (gpc_support.progress)
     out_param = Path(plan.get("out_param") or out)
     for i, (ch, name, seed) in enumerate(jobs, start=1):
         run_dir = run_dir_of(out, name, seed)
@@ -449,7 +450,8 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
         if plan["force"]:
             _CURRENT["forced"].append(run_dir)
         try:
-            _execute(VARIANT_NOTEBOOK, notebook_out, params)
+            with progress.watch(f"{name}/seed{seed}", run_dir, fresh=plan["force"]):
+                _execute(VARIANT_NOTEBOOK, notebook_out, params)
         except Exception as err:
             kept = (f"\n  the executed notebook is kept for reading: {notebook_out}"
                     if notebook_out.exists() else "")
@@ -480,6 +482,19 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
     print(f"[summary]  written to {out / 'summary'}   (total {_fmt(time.perf_counter() - start)})",
           flush=True)
     return 0
+
+
+def _progress_of(plan: dict, out: Path, todo: list):
+    """The progress display of the runs to train (their epochs, for the ETA)."""
+    from .profiles import get_profile
+    from .progress import BatchProgress
+
+    progress = BatchProgress(sys.stdout)
+    epochs = get_profile(plan["profile"], **plan["overrides"]).epochs
+    for _, name, seed in todo:
+        done = 0 if plan["force"] else _epochs_done(run_dir_of(out, name, seed))
+        progress.plan(f"{name}/seed{seed}", epochs, done)
+    return progress
 
 
 def _short(err: Exception) -> str:
