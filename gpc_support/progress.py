@@ -179,7 +179,7 @@ class _RunWatcher:
                         desc=f"  {self.label}", unit="epoch", file=self.batch.stream,
                         position=position, leave=True, dynamic_ncols=True, mininterval=0,
                         bar_format="{desc} {n_fmt}/{total_fmt} epochs |{bar:20}| "
-                                   "{elapsed} {postfix}")
+                                   "{elapsed}{postfix}")
         self.bar.set_postfix_str(resumed or "waiting for the first epoch (loading data, "
                                  "building the model)", refresh=True)
 
@@ -210,8 +210,8 @@ class _RunWatcher:
                 run["done"] = epoch
             text = self._describe(epoch, rows)
             if self.bar is not None:
+                self.bar.set_postfix_str(text.split("  ", 1)[1], refresh=False)
                 self.bar.update(1)
-                self.bar.set_postfix_str(text.split("  ", 1)[1], refresh=True)
             else:
                 self.batch._write_line(f"  {self.label}  {text}")
         self.shown = done
