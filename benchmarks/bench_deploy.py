@@ -125,7 +125,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/deploy", help="output folder (default results/deploy)")
     p.add_argument("--only", default="latency",
-                   help="comma-separated jobs: latency (with ops and figure), profile, check (default latency)")
+                   help="comma-separated jobs: latency (with ops and figure), profile, ablation, check "
+                        "(default latency)")
     p.add_argument("--variants", default=DEFAULT_VARIANTS,
                    help=f"comma-separated variants (default {DEFAULT_VARIANTS}); 'mobilenet', 'gpcN' for any N, "
                         "or a name gpc_support.models.build_variant knows")
@@ -148,7 +149,7 @@ def parse_args(argv=None):
     p.add_argument("--note", default=MACHINE_NOTE, help="a note written into every CSV row")
     args = p.parse_args(argv)
 
-    args.only = _csv_list(args.only, "--only", ("latency", "profile", "check"))
+    args.only = _csv_list(args.only, "--only", ("latency", "profile", "ablation", "check"))
     args.variants = _csv_list(args.variants, "--variants")
     args.forms = _csv_list(args.forms, "--forms", tuple(FORMS))
     args.runtimes = _csv_list(args.runtimes, "--runtimes", RUNTIMES)
@@ -236,25 +237,37 @@ def randomise_batchnorm(model, seed=0):
 
 
 def time_round_robin(runners, inputs, seconds, min_rounds, warmup):
-    """{key: [seconds per call]} for the runners, one call each per round, rotating order."""
+    """({key: [wall seconds per call]}, {key: [CPU seconds of the calling thread per call]}):
+    one call of every runner per round, in a rotating order.
+
+    The calling thread's CPU time leaves out the time the thread waited while
+    other processes had the core (with 1 thread both runtimes compute in the
+    calling thread), so on a shared machine it is the steadier measure of
+    what one-thread inference costs; with more threads it misses the workers.
+    """
     keys = list(runners)
     for key in keys:
         runners[key].set_input(inputs[key])
         for _ in range(warmup):
             runners[key].invoke()
-    times = {key: [] for key in keys}
-    clock = time.perf_counter
+    wall = {key: [] for key in keys}
+    cpu = {key: [] for key in keys}
+    clock, cpu_clock = time.perf_counter, time.thread_time
     start = clock()
     rounds = 0
     while rounds < min_rounds or clock() - start < seconds:
         shift = rounds % len(keys)
         for key in keys[shift:] + keys[:shift]:
             invoke = runners[key].invoke
+            c0 = cpu_clock()
             t0 = clock()
             invoke()
-            times[key].append(clock() - t0)
+            t1 = clock()
+            c1 = cpu_clock()
+            wall[key].append(t1 - t0)
+            cpu[key].append(c1 - c0)
         rounds += 1
-    return times
+    return wall, cpu
 
 
 def summarise(samples_ms):
@@ -313,9 +326,10 @@ def latency_job(args, workdir, env):
                     for key, runner in runners.items():
                         delegation[(key, size)] = runner.nodes()
                 t0 = time.perf_counter()
-                times = time_round_robin(runners, {k: image for k in runners}, args.seconds,
-                                         args.min_rounds, args.warmup)
-                rows += latency_rows(times, runtime, size, threads, macs, env, args.note)
+                times, cpu_times = time_round_robin(runners, {k: image for k in runners}, args.seconds,
+                                                    args.min_rounds, args.warmup)
+                rows += latency_rows(times, cpu_times if threads == 1 else None, runtime, size, threads, macs,
+                                     env, args.note)
                 print(f"  {runtime:>6} {size:>3} px {threads} thread(s): {len(times[next(iter(times))])} rounds "
                       f"in {time.perf_counter() - t0:.0f} s", flush=True)
                 print_ratios(rows[-len(times):])
@@ -323,7 +337,10 @@ def latency_job(args, workdir, env):
     return rows, op_rows, delegation
 
 
-def latency_rows(times, runtime, size, threads, macs, env, note):
+def latency_rows(times, cpu_times, runtime, size, threads, macs, env, note):
+    """One CSV row per model of one setting; ratios to the MobileNet of the same run.
+
+    `cpu_times` (1 thread only) adds the calling thread's CPU time per call."""
     base_key = next(k for k in times if k[0] == BASELINE)
     base = np.asarray(times[base_key])
     base_median = float(np.median(base))
@@ -331,7 +348,8 @@ def latency_rows(times, runtime, size, threads, macs, env, note):
     if runtime == "litert":
         version = f"{env['litert_interpreter']} {version}".strip()
     rows = []
-    for (variant, form), samples in times.items():
+    for key, samples in times.items():
+        variant, form = key
         a = np.asarray(samples)
         paired = a / base  # the same round's MobileNet call
         row = {"runtime": "LiteRT+XNNPACK" if runtime == "litert" else "ONNX Runtime",
@@ -340,6 +358,12 @@ def latency_rows(times, runtime, size, threads, macs, env, note):
         row.update({k: (round(v * 1e3, 4) if k != "runs" else v) for k, v in summarise(a).items()})
         row["ratio_to_mobilenet"] = round(float(np.median(a)) / base_median, 4)
         row["paired_ratio_q1"], row["paired_ratio_q3"] = (round(float(v), 4) for v in np.percentile(paired, [25, 75]))
+        row["cpu_median_ms"] = row["cpu_q1_ms"] = row["cpu_q3_ms"] = row["cpu_ratio_to_mobilenet"] = ""
+        if cpu_times is not None:
+            c = np.asarray(cpu_times[key])
+            q1, median, q3 = np.percentile(c, [25, 50, 75])
+            row["cpu_median_ms"], row["cpu_q1_ms"], row["cpu_q3_ms"] = (round(v * 1e3, 4) for v in (median, q1, q3))
+            row["cpu_ratio_to_mobilenet"] = round(float(median / np.median(cpu_times[base_key])), 4)
         row["macs"] = macs[variant]
         row["mac_ratio"] = round(macs[variant] / macs[BASELINE], 4)
         row["cpu"] = env["cpu"]
@@ -352,7 +376,8 @@ def print_ratios(rows):
     for r in rows:
         print(f"    {r['variant']:>9} {r['form']:<15} {r['median_ms']:8.3f} ms "
               f"[{r['q1_ms']:.3f}, {r['q3_ms']:.3f}]  x{r['ratio_to_mobilenet']:.3f} "
-              f"(per-round {r['paired_ratio_q1']:.3f}-{r['paired_ratio_q3']:.3f})  MACs x{r['mac_ratio']:.3f}",
+              f"(per-round {r['paired_ratio_q1']:.3f}-{r['paired_ratio_q3']:.3f})  MACs x{r['mac_ratio']:.3f}"
+              + (f"  CPU {r['cpu_median_ms']:.3f} ms x{r['cpu_ratio_to_mobilenet']:.3f}" if r["cpu_median_ms"] != "" else ""),
               flush=True)
 
 
@@ -411,11 +436,12 @@ def write_ops_markdown(path, op_rows, delegation, size):
 def profile_job(args, workdir, env):
     from gpc_support.deploy import LiteRTRunner, deployment_model, to_litert
     from gpc_support.deploy.opgroups import group_model, op_groups
+    from gpc_support.metrics import macs_by_layer
 
     size = args.profile_size
     rows = []
     print(f"[profile {size} px] cutting into operator groups", flush=True)
-    runners, inputs, meta = {}, {}, {}
+    runners, inputs, meta, macs = {}, {}, {}, {}
     for variant in args.profile_variants:
         model = build_variant(variant, size)
         randomise_batchnorm(model)
@@ -430,22 +456,37 @@ def profile_job(args, workdir, env):
             meta[(variant, form, "whole")] = ("whole model", "whole model")
             runners[(variant, form, "whole")] = whole
             inputs[(variant, form, "whole")] = rng.random((1, size, size, 3), dtype=np.float32)
+            layer_macs = macs_by_layer(net)
+            macs[(variant, form, "whole")] = sum(layer_macs.values())
             for group in op_groups(net):
                 sub = group_model(group)
                 key = (variant, form, group.name)
+                macs[key] = sum(layer_macs.get(layer.name, 0) for layer in group.layers)
                 runners[key] = to_litert(sub)
                 inputs[key] = [rng.random(tuple(t.shape), dtype=np.float32) for t in sub.inputs]
                 meta[key] = (group.category, ",".join(layer.name for layer in group.layers))
             print(f"  {variant} {form}: {len(op_groups(net))} groups", flush=True)
+    # The fixed cost of one call: a model that does almost nothing (one ReLU on 8 numbers).
+    import keras
+
+    tiny_in = keras.Input(batch_shape=(1, 1, 1, 8))
+    runners[("call", "fixed cost", "tiny")] = to_litert(keras.Model(tiny_in, keras.layers.ReLU()(tiny_in)))
+    inputs[("call", "fixed cost", "tiny")] = np.zeros((1, 1, 1, 8), np.float32)
+    meta[("call", "fixed cost", "tiny")] = ("call fixed cost", "one ReLU on 8 numbers")
     for threads in args.profile_threads:
         live = {key: LiteRTRunner(fb, threads) for key, fb in runners.items()}
-        times = time_round_robin(live, inputs, args.seconds * 3, args.min_rounds, args.warmup)
+        times, cpu_times = time_round_robin(live, inputs, args.seconds * 3, args.min_rounds, args.warmup)
         for key, samples in times.items():
             s = summarise(np.asarray(samples) * 1e3)
+            c = np.percentile(np.asarray(cpu_times[key]) * 1e3, [25, 50, 75]) if threads == 1 else None
             rows.append({"runtime": "LiteRT+XNNPACK", "variant": key[0], "form": key[1], "group": key[2],
-                         "category": meta[key][0], "layers": meta[key][1], "image_size": size, "threads": threads,
+                         "category": meta[key][0], "layers": meta[key][1], "macs": macs.get(key, 0),
+                         "image_size": size, "threads": threads,
                          "median_ms": round(s["median_ms"], 4), "q1_ms": round(s["q1_ms"], 4),
-                         "q3_ms": round(s["q3_ms"], 4), "runs": s["runs"], "note": args.note})
+                         "q3_ms": round(s["q3_ms"], 4), "runs": s["runs"],
+                         "cpu_median_ms": round(c[1], 4) if c is not None else "",
+                         "cpu_q1_ms": round(c[0], 4) if c is not None else "",
+                         "cpu_q3_ms": round(c[2], 4) if c is not None else "", "note": args.note})
         del live
     return rows
 
@@ -454,6 +495,7 @@ def write_profile_markdown(path, rows):
     from gpc_support.deploy.opgroups import CATEGORIES
 
     lines = ["# Operator-level latency profile (LiteRT + XNNPACK, batch 1)", "",
+             f"Note: {rows[0]['note']}." if rows else "", "",
              "Each network is cut into operator groups (a convolution with its folded BatchNorm and fused ReLU6, "
              "a swish, an interleave, an add, ...); each group is converted and timed as a model of its own, all "
              "groups of all networks alternating. Median ms per call, summed by category. `sum` is the sum of "
@@ -462,20 +504,32 @@ def write_profile_markdown(path, rows):
     settings = sorted({(r["image_size"], r["threads"]) for r in rows})
     for size, threads in settings:
         sel = [r for r in rows if (r["image_size"], r["threads"]) == (size, threads)]
+        fixed = next((r["median_ms"] for r in sel if r["variant"] == "call"), 0.0)
+        sel = [r for r in sel if r["variant"] != "call"]
         models = list(dict.fromkeys((r["variant"], r["form"]) for r in sel))
+        n_groups = collections.Counter((r["variant"], r["form"]) for r in sel if r["category"] != "whole model")
+        # One thread: the calling thread's CPU time (steadier on a shared machine); else wall time.
+        measure = "cpu_median_ms" if all(r.get("cpu_median_ms") not in ("", None) for r in sel) else "median_ms"
+        if any(r["variant"] == "call" for r in rows if (r["image_size"], r["threads"]) == (size, threads)):
+            fixed = next(r[measure] for r in rows
+                         if (r["image_size"], r["threads"], r["variant"]) == (size, threads, "call"))
         per = collections.defaultdict(float)
         for r in sel:
-            per[(r["variant"], r["form"], r["category"])] += r["median_ms"]
+            per[(r["variant"], r["form"], r["category"])] += r[measure]
         cats = [c for c in CATEGORIES if any(per.get((v, f, c)) for v, f in models)]
         base = next(((v, f) for v, f in models if v == BASELINE), None)
         lines += [f"## {size} px, {threads} thread(s)", "",
+                  "Milliseconds per call, " + ("CPU time of the calling thread (medians)" if measure == "cpu_median_ms"
+                                               else "wall time (medians)") + ":", "",
                   "| category | " + " | ".join(f"{v} {f}" for v, f in models) + " |",
                   "|---|" + "---:|" * len(models)]
-        for cat in cats + ["sum", "whole model"]:
+        for cat in cats + ["sum", "sum less the groups' fixed call cost", "whole model"]:
             cells = []
             for v, f in models:
                 if cat == "sum":
                     value = sum(per[(v, f, c)] for c in cats)
+                elif cat.startswith("sum less"):
+                    value = sum(per[(v, f, c)] for c in cats) - (n_groups[(v, f)] - 1) * fixed
                 else:
                     value = per.get((v, f, cat), 0.0)
                 cells.append(f"{value:.3f}")
@@ -484,6 +538,102 @@ def write_profile_markdown(path, rows):
             whole = {m: per.get((m[0], m[1], "whole model"), 0.0) for m in models}
             lines.append("| whole / MobileNet's | " + " | ".join(
                 f"{whole[m] / whole[base]:.3f}" if whole[base] else "" for m in models) + " |")
+        lines += ["", f"Fixed cost of one call (a model with one ReLU on 8 numbers): {fixed:.4f} ms; "
+                  "`sum less ...` takes it off every group but one.", ""]
+        mac = collections.defaultdict(int)
+        for r in sel:
+            if r["category"] != "whole model":
+                mac[(r["variant"], r["form"], r["category"])] += int(r["macs"])
+        conv_cats = [c for c in ("stem", "depthwise 3x3", "dense 1x1", "grouped 1x1")
+                     if any(mac.get((v, f, c)) for v, f in models)]
+        lines += ["Multiply-accumulates (millions) and time per multiply-accumulate (ps) of the convolution groups:",
+                  "", "| category | " + " | ".join(f"{v} {f}: MMACs | ps/MAC" for v, f in models) + " |",
+                  "|---|" + "---:|---:|" * len(models)]
+        for cat in conv_cats:
+            cells = []
+            for v, f in models:
+                m = mac.get((v, f, cat), 0)
+                cells.append(f"{m / 1e6:.1f} | " + (f"{per[(v, f, cat)] * 1e9 / m:.1f}" if m else ""))
+            lines.append(f"| {cat} | " + " | ".join(cells) + " |")
+        lines.append("")
+    Path(path).write_text("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------
+# Ablation: what each kind of operator costs inside the whole network
+
+LADDERS = {
+    BASELINE: [(), ("depthwise",)],
+    "gpc": [(), ("interleave",), ("interleave", "swish"), ("interleave", "swish", "add"),
+            ("interleave", "swish", "add", "depthwise")],
+}
+
+
+def ablation_job(args, workdir, env):
+    from gpc_support.deploy import LiteRTRunner, deployment_model, to_litert
+    from gpc_support.deploy.ablation import ablated_model
+
+    size = args.profile_size
+    print(f"[ablation {size} px] building the ladders", flush=True)
+    flatbuffers, steps = {}, {}
+    for variant in args.profile_variants:
+        model = build_variant(variant, size)
+        randomise_batchnorm(model)
+        forms = ["baseline"] if variant == BASELINE else args.profile_forms
+        ladder = LADDERS[BASELINE] if variant == BASELINE else LADDERS["gpc"]
+        for form in forms:
+            net = model if form in ("einsum", "baseline") else deployment_model(model, **FORMS[form])
+            for removed in ladder:
+                key = (variant, form, "-".join(removed) or "none")
+                flatbuffers[key] = to_litert(ablated_model(net, removed) if removed else net)
+                steps[key] = removed
+    image = np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32)
+    rows = []
+    for threads in args.profile_threads:
+        live = {key: LiteRTRunner(fb, threads) for key, fb in flatbuffers.items()}
+        times, cpu_times = time_round_robin(live, {k: image for k in live}, args.seconds * 3, args.min_rounds,
+                                            args.warmup)
+        for key in live:
+            s = summarise(np.asarray(times[key]) * 1e3)
+            c = np.percentile(np.asarray(cpu_times[key]) * 1e3, [25, 50, 75]) if threads == 1 else None
+            rows.append({"runtime": "LiteRT+XNNPACK", "variant": key[0], "form": key[1], "removed": key[2],
+                         "image_size": size, "threads": threads, "median_ms": round(s["median_ms"], 4),
+                         "q1_ms": round(s["q1_ms"], 4), "q3_ms": round(s["q3_ms"], 4), "runs": s["runs"],
+                         "cpu_median_ms": round(c[1], 4) if c is not None else "",
+                         "cpu_q1_ms": round(c[0], 4) if c is not None else "",
+                         "cpu_q3_ms": round(c[2], 4) if c is not None else "", "note": args.note})
+            r = rows[-1]
+            print(f"  {key[0]:>9} {key[1]:<14} without {key[2]:<32} {r['median_ms']:8.3f} ms"
+                  + (f"  CPU {r['cpu_median_ms']:8.3f} ms" if c is not None else ""), flush=True)
+        del live
+    return rows
+
+
+def write_ablation_markdown(path, rows):
+    lines = ["# What each kind of operator costs inside the network (LiteRT + XNNPACK, batch 1)", "",
+             f"Note: {rows[0]['note']}." if rows else "", "",
+             "Each network is timed whole, then again with one more kind of operator taken out "
+             "(`gpc_support.deploy.ablation`); all networks alternate round by round. The step from one row to "
+             "the next is what the removed kind costs in place. The last row of a network is what is left: the "
+             "stem, the 1x1 convolutions (grouped in gpc, dense in MobileNet) and the head, plus four cheap "
+             "1x1 stride-2 depthwise stand-ins for the stride-2 depthwise convolutions (they keep the shapes).",
+             ""]
+    for size, threads in sorted({(r["image_size"], r["threads"]) for r in rows}):
+        sel = [r for r in rows if (r["image_size"], r["threads"]) == (size, threads)]
+        measure = "cpu_median_ms" if all(r["cpu_median_ms"] != "" for r in sel) else "median_ms"
+        base = next(r[measure] for r in sel if r["variant"] == BASELINE and r["removed"] == "none")
+        lines += [f"## {size} px, {threads} thread(s): " + ("CPU time of the calling thread" if measure ==
+                  "cpu_median_ms" else "wall time") + ", medians", "",
+                  "| network | taken out (cumulative) | ms | / MobileNet whole | step: the removed kind costs |",
+                  "|---|---|---:|---:|---|"]
+        for variant, form in dict.fromkeys((r["variant"], r["form"]) for r in sel):
+            previous = None
+            for r in (r for r in sel if (r["variant"], r["form"]) == (variant, form)):
+                kind = r["removed"].split("-")[-1] if r["removed"] != "none" else ""
+                step = f"{kind}: {previous - r[measure]:.3f} ms" if previous is not None else ""
+                lines.append(f"| {variant} {form} | {r['removed'].replace('-', ', ')} | {r[measure]:.3f} | "
+                             f"{r[measure] / base:.3f} | {step} |")
+                previous = r[measure]
         lines.append("")
     Path(path).write_text("\n".join(lines))
 
@@ -546,15 +696,21 @@ def check_job(args, workdir, env):
                     if form in ("einsum", "baseline") and target == "Keras deployment form":
                         continue
                     diff = np.abs(out - reference)
+                    # Logits up to a constant per image: log-probabilities minus their mean
+                    # (differences the saturated softmax of an upscaled image would hide).
+                    logp = np.log(np.maximum(out, 1e-30)) - np.log(np.maximum(reference, 1e-30))
+                    logit_diff = np.abs(logp - logp.mean(axis=1, keepdims=True))
                     rows.append({
                         "variant": variant, "form": form, "image_size": size, "compared": f"Keras (trained) vs {target}",
                         "images": len(x), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+                        "max_abs_logit_diff": float(logit_diff.max()),
                         "argmax_agreement": float(np.mean(out.argmax(1) == reference.argmax(1))),
                         "keras_accuracy": float(np.mean(reference.argmax(1) == labels)),
                         "keras_mean_top_probability": float(reference.max(1).mean()),
                     })
                     r = rows[-1]
                     print(f"  {variant:>9} {form:<8} {size:>3} px vs {target:<22} max|diff| {r['max_abs_diff']:.2e} "
+                          f"logits {r['max_abs_logit_diff']:.1e} "
                           f"argmax agree {r['argmax_agreement']:.3f} (Keras acc {r['keras_accuracy']:.3f}, "
                           f"mean top p {r['keras_mean_top_probability']:.3f})", flush=True)
     return rows
@@ -661,6 +817,10 @@ def main(argv=None):
             rows = profile_job(args, workdir, env)
             write_csv(out / "op_profile.csv", rows)
             write_profile_markdown(out / "op_profile.md", rows)
+        if "ablation" in args.only:
+            rows = ablation_job(args, workdir, env)
+            write_csv(out / "ablation.csv", rows)
+            write_ablation_markdown(out / "ablation.md", rows)
         if "check" in args.only:
             rows = check_job(args, workdir, env)
             write_csv(out / "equality.csv", rows)

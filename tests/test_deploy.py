@@ -197,6 +197,28 @@ def test_op_group_model_computes_the_same_as_inside_the_network():
     np.testing.assert_allclose(sub.predict([a, b], verbose=0), want, rtol=1e-6)
 
 
+def test_ablated_models_keep_shapes_and_lose_exactly_the_removed_kind():
+    from gpc_support.deploy.ablation import ABLATIONS, ablated_model
+
+    deployed = deployment_model(build_model(16, (32, 32, 3)))
+    x = images(1)
+    full = set(type(layer).__name__ for layer in deployed.layers)
+    assert {"ChannelInterleave", "Add", "DepthwiseConv2D"} <= full
+    everything = ablated_model(deployed, ABLATIONS)
+    names = [type(layer).__name__ for layer in everything.layers]
+    for gone in ("ChannelInterleave", "Add", "DepthwiseConv2D", "ZeroPadding2D"):
+        assert names.count(gone) == (1 if gone == "ZeroPadding2D" else 0), gone  # the stem's pad stays
+    assert not any(isinstance(layer, layers.Activation) and layer.get_config()["activation"] in ("swish", "silu")
+                   for layer in everything.layers)
+    assert np.asarray(everything([x])).shape == (1, 10)
+    # Only the interleaves gone: the rest of the network is untouched (shared weights).
+    no_interleave = ablated_model(deployed, ["interleave"])
+    assert sum(isinstance(layer, ChannelInterleave) for layer in no_interleave.layers) == 0
+    assert no_interleave.get_layer("conv_pw_3_L") is deployed.get_layer("conv_pw_3_L")
+    with pytest.raises(ValueError, match="remove"):
+        ablated_model(deployed, ["relu"])
+
+
 # ---------------------------------------------------------------------------
 # LiteRT export (tf.lite is part of TensorFlow: runs in CI)
 

@@ -5,7 +5,9 @@
 * `export`: `to_litert`, `litert_to_onnx`, operator counts of exported files;
 * `runtimes`: `LiteRTRunner` (XNNPACK) and `OnnxRunner` (ONNX Runtime);
 * `opgroups`: a network cut into operator groups, each its own model, for an
-  operator-level latency profile.
+  operator-level latency profile;
+* `ablation`: a network with one kind of operator taken out, to time what
+  that kind costs in place.
 
 `benchmarks/bench_deploy.py` measures latency with these; see its docstring.
 """

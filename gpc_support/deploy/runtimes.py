@@ -52,13 +52,9 @@ def litert_available() -> bool:
 
 def onnx_available() -> bool:
     """True when the ONNX path can run: tf2onnx, onnx and onnxruntime importable."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import tf2onnx  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime", "tf2onnx"))
 
 
 def _as_inputs(x, shapes) -> list:
