@@ -80,7 +80,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="retrain runs that are complete or unfinished (the old results are "
                         "kept until the new run has finished its first epoch)")
     p.add_argument("--check", action="store_true",
-                   help="only check the parameters and print the plan")
+                   help="only check the parameters and print the plan (with --executor "
+                        "slurm: also the sbatch script, without submitting)")
+    from .scaleout import add_options
+
+    add_options(p)
     return p
 
 
@@ -167,6 +171,7 @@ def plan_from_args(argv) -> dict:
     args = _parser().parse_args(argv)  # --help exits here, before the heavy imports
 
     from .profiles import PROFILES, ProfileError, get_profile
+    from .scaleout import options_from_args
     from .training import PRECISIONS, RunError, validate_run_request
 
     if args.profile not in PROFILES:
@@ -202,7 +207,7 @@ def plan_from_args(argv) -> dict:
             "seeds": seeds, "seed": seeds[0], "out": out, "data_dir": data_dir,
             "data_dir_param": None if data_dir is None else _relative_to_root(data_dir, args.data_dir),
             "out_param": _relative_to_root(out, args.out), "precision": args.precision,
-            "force": args.force, "check": args.check}
+            "force": args.force, "check": args.check, **options_from_args(args)}
 
 
 def _check_out_writable(out: Path) -> None:
@@ -395,6 +400,10 @@ def run(plan: dict) -> int:
     print(f"gpc-study: profile {plan['profile']}, variants {', '.join(names)}, "
           f"seeds {', '.join(map(str, seeds))}, precision {plan.get('precision', 'float32')}, "
           f"results in {out}", flush=True)
+    if plan.get("gpus") or plan.get("executor"):  # several GPUs, Slurm: gpc_support.scaleout
+        from .scaleout import run_scaled
+
+        return run_scaled(plan, jobs)
     if plan["check"]:
         for ch, name, seed in jobs:
             print(f"  {name}/seed{seed}: {run_status(run_dir_of(out, name, seed))}")

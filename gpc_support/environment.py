@@ -53,6 +53,9 @@ def environment_info() -> dict:
         "device": device_description(),
         "platform": platform.platform(),
     }
+    # The GPU(s) a scheduler gave this run (run_all.sh --gpus, Slurm, submitit), when set.
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        info["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
     # Only the frameworks this process has loaded (the backend's own among
     # them): importing TensorFlow here under JAX would cost seconds and, on a
     # GPU, claim the device's memory.

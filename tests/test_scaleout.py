@@ -1,0 +1,156 @@
+"""Scale-out of run_all.sh: --gpus on one host, --executor slurm / local (submitit).
+
+The GPU and submitit-local tests run the real script, notebooks and training
+on the smoke profile (CUDA_VISIBLE_DEVICES is harmless on a CPU machine); the
+Slurm test renders the sbatch script without a cluster (--check).
+"""
+
+import json
+import signal
+
+import psutil
+import pytest
+
+from gpc_support import batch
+from gpc_support.scaleout import parse_gpus, parse_time
+from tests.test_run_all import check_complete, epochs_done, run_all, start_run_all, wait_for
+
+
+def main_output(capsys, *args):
+    code = batch.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--gpus", "0,x"), "--gpus: 'x' is not a GPU"),
+    (("--gpus", "0,,1"), "--gpus: expected comma-separated GPU indices"),
+    (("--gpus", "1,01"), "--gpus: GPU 1 is given twice"),
+    (("--gpus", " "), "--gpus: give at least one GPU"),
+    (("--executor", "pbs"), "--executor: must be one of local, slurm; got 'pbs'"),
+    (("--gpus", "0", "--executor", "local"), "--gpus and --executor: choose one"),
+    (("--slurm-partition", "gpu"), "--slurm-partition: only with --executor slurm"),
+    (("--executor", "local", "--slurm-time", "10"), "--slurm-time: only with --executor slurm"),
+    (("--executor", "slurm", "--slurm-time", "1:xx"), "--slurm-time: expected minutes"),
+    (("--executor", "slurm", "--slurm-time", "0"), "--slurm-time: must be at least one minute"),
+    (("--executor", "slurm", "--slurm-gpus-per-task", "0"), "--slurm-gpus-per-task: expected an integer >= 1"),
+    (("--executor", "slurm", "--slurm-extra", "=3"), "--slurm-extra: expected KEY=VALUE"),
+    (("--executor", "slurm", "--slurm-extra", "account="), "--slurm-extra: account= has no value"),
+    (("--executor", "slurm", "--slurm-extra", "array=0-3"), "--slurm-extra: array is set by run_all.sh"),
+])
+def test_bad_scaleout_options_name_the_option(capsys, tmp_path, cifar_batches_dir, args, message):
+    code, out, err = main_output(capsys, "--profile", "smoke", "--data-dir", cifar_batches_dir,
+                                 "--channels", "base", "--out", tmp_path / "out", *args)
+    assert code == 2, out + err
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_parse_values():
+    assert parse_gpus("0, 1,3") == ["0", "1", "3"]
+    assert parse_gpus("GPU-5e6f7a,MIG-1/2") == ["GPU-5e6f7a", "MIG-1/2"]
+    assert parse_gpus(None) is None
+    assert parse_time("90") == 90
+    assert parse_time("12:00:00") == 720
+    assert parse_time("1-02:30:00") == 1590
+    assert parse_time("30:30") == 31  # MM:SS, as Slurm reads it
+
+
+def test_sbatch_script_for_a_4_gpu_partition(capsys, tmp_path, cifar_batches_dir):
+    out_dir = tmp_path / "study"
+    code, out, err = main_output(
+        capsys, "--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+        "--seeds", "0,1", "--out", out_dir, "--executor", "slurm", "--slurm-partition", "gpu4",
+        "--slurm-time", "12:00:00", "--slurm-gpus-per-task", "1", "--slurm-cpus-per-task", "8",
+        "--slurm-extra", "account=vision", "--slurm-extra", "constraint=h100",
+        "--slurm-extra", "exclusive", "--check")
+    assert code == 0, out + err
+    assert "mobilenet/seed0: new" in out and "gpc16/seed1: new" in out
+    script = out[out.index("#!/bin/bash"):]
+    lines = script.splitlines()
+    for expected in ("#SBATCH --array=0-3%4", "#SBATCH --partition=gpu4", "#SBATCH --time=720",
+                     "#SBATCH --gpus-per-task=1", "#SBATCH --cpus-per-task=8",
+                     "#SBATCH --ntasks-per-node=1", "#SBATCH --nodes=1",
+                     "#SBATCH --account=vision", "#SBATCH --constraint=h100",
+                     "#SBATCH --exclusive", "#SBATCH --job-name=gpc-study"):
+        assert expected in lines, expected
+    logs = out_dir / "jobs" / "%A_%a"  # in the shared results folder, one per task
+    assert f"#SBATCH --output={logs / '%A_%a_0_log.out'}" in lines
+    assert any(line.startswith("srun ") and "-m submitit.core._submit" in line
+               and str(out_dir / "jobs" / "%j") in line for line in lines)
+    assert not (out_dir / "jobs").exists()  # nothing submitted, nothing written
+
+
+def test_gpus_runs_two_at_a_time_each_on_its_gpu(tmp_path, cifar_batches_dir):
+    out = tmp_path / "gpus"
+    result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+                     "--out", out, "--gpus", "0,1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    started = [i for i, line in enumerate(lines) if "training on GPU" in line]
+    done = [i for i, line in enumerate(lines) if " done on GPU " in line]
+    assert len(started) == 2 and len(done) == 2, result.stdout
+    assert max(started) < min(done), result.stdout  # both in flight before either ended
+    check_complete(out)
+    for name, gpu in (("mobilenet", "0"), ("gpc16", "1")):
+        metrics = json.loads((out / "runs" / name / "seed0" / "metrics.json").read_text())
+        assert metrics["environment"]["cuda_visible_devices"] == gpu, name
+        assert f"[{1 if name == 'mobilenet' else 2}/2] {name}/seed0" in result.stdout
+    # again: nothing to do, the summary is rebuilt
+    again = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+                    "--out", out, "--gpus", "0,1")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("complete, skipped") == 2 and "training on GPU" not in again.stdout
+
+
+def _task_process(run_dir):
+    """The submitit task (python -m submitit.core._submit) whose kernel trains `run_dir`."""
+    owner = json.loads((run_dir / ".lock.owner").read_text())
+    proc = psutil.Process(owner["pid"])
+    while proc is not None:
+        if "submitit.core._submit" in " ".join(proc.cmdline()):
+            return proc
+        proc = proc.parent()
+    raise AssertionError(f"no submitit task above pid {owner['pid']}")
+
+
+def test_submitit_local_kill_one_task_then_resubmit(tmp_path, cifar_batches_dir):
+    out = tmp_path / "local"
+    args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+            "--seeds", "0,1", "--out", out, "--epochs", "3", "--executor", "local")
+    runs = [out / "runs" / name / f"seed{seed}" for name in ("mobilenet", "gpc16") for seed in (0, 1)]
+
+    def one_mid_run():
+        return [r for r in runs if epochs_done(r) >= 1 and not (r / "metrics.json").exists()
+                and (r / ".lock.owner").exists()]
+
+    proc = start_run_all(*args)
+    reached = wait_for(lambda: bool(one_mid_run()), proc)
+    assert reached, proc.stdout.read()
+    victim = one_mid_run()[0]
+    task = _task_process(victim)
+    family = task.children(recursive=True) + [task]
+    for p in family:  # this task's process tree only
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
+    first, _ = proc.communicate(timeout=900)
+    name = f"{victim.parent.name}/{victim.name}"
+    assert proc.returncode == 1, first
+    assert f"{name}: FAILED" in first and "[summary] FAILED" in first and name in first, first
+    assert not (victim / "metrics.json").exists()
+    assert not (out / "summary").exists()
+
+    second = run_all(*args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    print(first, second.stdout, sep="\n")
+    assert second.stdout.count("complete, skipped") == 3, second.stdout
+    assert f"{name}: submitted as job" in second.stdout and "[summary] written to" in second.stdout
+    for seed in (0, 1):
+        check_complete(out, epochs=3, seed=seed)
+    metrics = json.loads((victim / "metrics.json").read_text())
+    assert len(metrics["resumes"]) >= 1  # resumed after the kill, not retrained
+    summary = (out / "summary" / "summary.csv").read_text()
+    assert summary.count("\n") >= 3  # a header and rows over the 4 runs
