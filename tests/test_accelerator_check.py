@@ -121,7 +121,11 @@ def test_check_runs_end_to_end_on_the_cpu(tmp_path):
                             env=env, capture_output=True, text=True, timeout=1500)
     log = (out / "check.log").read_text() if (out / "check.log").exists() else ""
     assert result.returncode == 0, result.stdout + result.stderr + log[-4000:]
+    assert_tiny_check_output(out, backend)
 
+
+def assert_tiny_check_output(out, backend):
+    """The files of a check run with the tiny sizes above hold sane numbers."""
     device = json.loads((out / "device.json").read_text())
     assert device["environment"]["backend"] == backend and device["keras"]
     if backend == "jax":
