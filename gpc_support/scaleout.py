@@ -212,9 +212,12 @@ def missing_runs(plan: dict, jobs) -> list[str]:
             if run_status(run_dir_of(plan["out"], name, seed)) != "complete"]
 
 
-def build_summary(plan: dict, jobs) -> str:
-    """The summary notebook over all runs, under the results folder's lock; refuses
-    (RuntimeError) while a planned run is not complete."""
+def build_summary(plan: dict, jobs, lock: bool = True) -> str:
+    """The summary notebook over all runs, under the results folder's lock (taken
+    here unless the caller holds it); refuses (RuntimeError) while a planned run
+    is not complete."""
+    import contextlib
+
     from . import batch
     from .runlock import folder_lock
 
@@ -223,7 +226,7 @@ def build_summary(plan: dict, jobs) -> str:
     if missing:
         raise RuntimeError(f"not built: {len(missing)} run(s) not complete ({', '.join(missing)}); "
                            "run the same command again to resume them")
-    with folder_lock(out, "run_all.sh summary"):
+    with folder_lock(out, "run_all.sh summary") if lock else contextlib.nullcontext():
         batch._CURRENT["stage"] = "summary"
         batch._execute(batch.SUMMARY_NOTEBOOK, out / "notebooks" / "summary.ipynb",
                        {"results_dir": str(plan.get("out_param") or out)})
@@ -282,6 +285,17 @@ class _Worker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gpc_support.scaleout", "--run", json.dumps(spec)],
                 stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root)
+
+
+def _result_of(spec: dict) -> str:
+    from .batch import run_dir_of
+    from .files import read_json
+
+    try:
+        metrics = read_json(run_dir_of(Path(spec["out"]), spec["name"], spec["seed"]) / "metrics.json")
+        return f"test accuracy {100 * metrics['test_accuracy']:.2f}%"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "complete"
 
 
 def _log_tail(path: Path, lines: int = 3) -> str:
@@ -365,9 +379,7 @@ def _run_on_gpus_locked(plan: dict, jobs) -> int:
                 gpus.append(gpu)
                 took = batch._fmt(time.perf_counter() - w.t0)
                 if code == 0:
-                    result = (w.log.read_text(encoding="utf-8", errors="replace")
-                              .strip().splitlines() or ["done"])[-1]
-                    print(f"{w.head} done on GPU {gpu} in {took}: {result.split(': ', 1)[-1]}   "
+                    print(f"{w.head} done on GPU {gpu} in {took}: {_result_of(w.spec)}   "
                           f"(elapsed {batch._fmt(time.perf_counter() - start)})", flush=True)
                 else:
                     failed.append(w)
@@ -395,11 +407,11 @@ def _run_on_gpus_locked(plan: dict, jobs) -> int:
         return 1
     print("[summary]  building table and figures ...", flush=True)
     try:
-        _CURRENT_SUMMARY = build_summary(plan, jobs)
+        result = build_summary(plan, jobs, lock=False)  # run_on_gpus holds the lock
     except Exception as err:
         print(f"[summary] FAILED: {batch._short(err)}", file=sys.stderr, flush=True)
         return 1
-    print(f"[summary]  {_CURRENT_SUMMARY}   (total {batch._fmt(time.perf_counter() - start)})",
+    print(f"[summary]  {result}   (total {batch._fmt(time.perf_counter() - start)})",
           flush=True)
     return 0
 
@@ -483,8 +495,6 @@ def run_submitit(plan: dict, jobs) -> int:
 
     Slurm: the summary job depends on the array (afterany) and this returns
     once both are submitted.  Local: waits for the tasks, then the summary."""
-    from . import batch
-
     todo = todo_jobs(plan, jobs)
     for ch, name, seed in jobs:
         if (ch, name, seed) not in todo:
@@ -520,20 +530,32 @@ def run_submitit(plan: dict, jobs) -> int:
             print(f"  {name}: {result}", flush=True)
         except Exception as err:
             failed.append(name)
-            print(f"  {name}: FAILED (job {job.job_id}): {_last_line(err)}", file=sys.stderr,
-                  flush=True)
+            print(f"  {name}: FAILED (job {job.job_id}): {_job_failure(job, err)}",
+                  file=sys.stderr, flush=True)
     job = _executor(plan, 1).submit(summary_task, summary_plan, jobs)
     try:
         print(f"[summary] {job.result()}", flush=True)
     except Exception as err:
-        print(f"[summary] FAILED (job {job.job_id}): {_last_line(err)}", file=sys.stderr, flush=True)
+        print(f"[summary] FAILED (job {job.job_id}): {_job_failure(job, err)}", file=sys.stderr,
+              flush=True)
         return 1
     return 1 if failed else 0
 
 
-def _last_line(err: Exception) -> str:
-    lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(err).__name__
+def _job_failure(job, err: Exception) -> str:
+    """What went wrong in a submitit job, in one line, and where its log is."""
+    text = str(err)
+    try:
+        log = f"; log: {job.paths.stderr}"
+    except Exception:
+        log = ""
+    if "has not produced any output" in text:
+        return f"ended without a result (killed, or out of time){log}"
+    # the task's traceback: its last line names the exception
+    trace = text.split("You can check full logs")[0]
+    lines = [line.strip() for line in trace.splitlines()
+             if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Locked|Interrupt)\b", line.strip())]
+    return (lines[-1] if lines else type(err).__name__) + log
 
 
 if __name__ == "__main__":
