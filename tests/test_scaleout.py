@@ -6,6 +6,7 @@ Slurm test renders the sbatch script without a cluster (--check).
 """
 
 import json
+import os
 import signal
 
 import psutil
@@ -154,3 +155,38 @@ def test_submitit_local_kill_one_task_then_resubmit(tmp_path, cifar_batches_dir)
     assert len(metrics["resumes"]) >= 1  # resumed after the kill, not retrained
     summary = (out / "summary" / "summary.csv").read_text()
     assert summary.count("\n") >= 3  # a header and rows over the 4 runs
+
+
+def test_slurm_submission_array_then_summary_after_it(capsys, tmp_path, cifar_batches_dir,
+                                                      monkeypatch):
+    """The real submission path against stand-in sbatch / srun commands: one
+    array of 4 tasks, then the summary with afterany on the array."""
+    bin_dir, scripts = tmp_path / "bin", tmp_path / "submitted"
+    bin_dir.mkdir()
+    scripts.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\nn=$(ls \"$FAKE_SBATCH_DIR\" | wc -l)\n"
+        "cp \"$1\" \"$FAKE_SBATCH_DIR/$n.sh\"\necho \"Submitted batch job $((700 + n))\"\n")
+    for tool in ("srun", "sbatch"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SBATCH_DIR", str(scripts))
+    out_dir = tmp_path / "study"
+    code, out, err = main_output(
+        capsys, "--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+        "--seeds", "0,1", "--out", out_dir, "--executor", "slurm", "--slurm-partition", "gpu4",
+        "--slurm-extra", "account=vision")
+    assert code == 0, out + err
+    array, summary = [(scripts / f"{i}.sh").read_text().splitlines() for i in range(2)]
+    assert "#SBATCH --array=0-3%4" in array and "#SBATCH --gpus-per-task=1" in array
+    assert "#SBATCH --partition=gpu4" in array and "#SBATCH --account=vision" in array
+    assert "#SBATCH --dependency=afterany:700" in summary
+    assert "#SBATCH --job-name=gpc-study-summary" in summary
+    assert not any(line.startswith("#SBATCH --gpus") for line in summary)
+    assert not any(line.startswith("#SBATCH --array") for line in summary)
+    for name in ("mobilenet/seed0", "mobilenet/seed1", "gpc16/seed0", "gpc16/seed1"):
+        assert f"{name}: submitted as job 700_" in out
+    assert "summary: submitted as job 701 (after the array 700 ends)" in out
+    # the tasks' pickles are in the shared results folder
+    assert len(list((out_dir / "jobs").glob("700_*/*_submitted.pkl"))) == 4
