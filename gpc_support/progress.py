@@ -18,8 +18,9 @@ the summary).  Time per epoch: the mean over the epochs this run trained in
 this batch, without the first one (it also builds and compiles the training
 step) once there are others.  "this run": its remaining epochs x its time
 per epoch; "all": that plus the remaining epochs of every (variant, seed)
-still to train x the mean epoch time measured so far in this batch.  A
-resumed run starts from the epochs already done.
+still to train x the mean epoch time measured so far in this batch, plus,
+for each of those runs not started yet, what a first epoch took longer than
+the others so far.  A resumed run starts from the epochs already done.
 """
 
 from __future__ import annotations
@@ -101,12 +102,17 @@ class BatchProgress:
             per_epoch = own if own is not None else mean
             left = max(0, run["total"] - run["done"])
             eta_run = None if per_epoch is None else left * per_epoch
-            others = sum(max(0, r["total"] - r["done"]) for key, r in self._runs.items()
-                         if key != label)
+            pending = [r for key, r in self._runs.items()
+                       if key != label and r["total"] > r["done"]]
+            others = sum(r["total"] - r["done"] for r in pending)
+            # a run's first epoch also builds and compiles: what that added so far
+            overhead = _mean([max(0.0, r["seconds"][0] - _mean(r["seconds"][1:]))
+                              for r in self._runs.values() if len(r["seconds"]) >= 2]) or 0.0
+            starts = sum(1 for r in pending if not r["seconds"])
             if eta_run is None or (others and mean is None):
                 eta_all = None
             else:
-                eta_all = eta_run + others * (mean or 0.0)
+                eta_all = eta_run + others * (mean or 0.0) + starts * overhead
         return per_epoch, eta_run, eta_all
 
     def _write_line(self, text: str) -> None:

@@ -65,11 +65,12 @@ def test_one_plain_line_per_epoch_with_eta(tmp_path):
     assert len(lines) == 3
     assert lines[0].startswith("  mobilenet/seed0  epoch 1/3  val_accuracy 30.00%  "
                                "best 30.00% (epoch 1)  20.0 s/epoch")
-    # epoch 2: the first epoch (compilation) no longer counts; 1 epoch left here + 3 of gpc16
+    # epoch 2: the first epoch (compilation) no longer counts in the time per
+    # epoch; 1 epoch left here + 3 of gpc16 + its first epoch's extra 10 s
     assert "epoch 2/3  val_accuracy 50.00%  best 50.00% (epoch 2)  10.0 s/epoch  " \
-           "ETA 0:00:10 this run, 0:00:40 all" in lines[1]
+           "ETA 0:00:10 this run, 0:00:50 all" in lines[1]
     assert "epoch 3/3  val_accuracy 40.00%  best 50.00% (epoch 2)  11.0 s/epoch  " \
-           "ETA 0:00:00 this run, 0:00:33 all" in lines[2]
+           "ETA 0:00:00 this run, 0:00:42 all" in lines[2]
     # the next run: its only epoch so far gives its time per epoch
     run2 = tmp_path / "gpc16"
     with progress.watch("gpc16/seed0", run2):
