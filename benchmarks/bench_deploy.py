@@ -18,13 +18,14 @@ From a clean clone (Python 3.10+, the project's .venv made as in README):
     .venv/bin/python -m pip install -r requirements-deploy.txt && .venv/bin/python benchmarks/bench_deploy.py --out results/deploy
 
 That measures every variant at 224 and 32 px, 1 thread and all threads, both
-runtimes (about 8 minutes on 2 cores), and writes to --out:
+runtimes (5-10 minutes on 2 cores; the timing itself is 8 settings x
+--seconds), and writes to --out:
 
     latency.csv           one row per measurement (runtime, form, variant,
                           image_size, threads, median_ms, spread, ratio_to_mobilenet,
                           macs, mac_ratio, ...)
     ops.csv, ops.md       operators of both export forms (LiteRT and ONNX), and
-                          what XNNPACK took over (partitions, operators left out)
+                          how many XNNPACK partitions LiteRT made
     latency_vs_macs.png/.svg   latency ratio against MAC ratio, y = x the ideal
     environment.json      CPU model, runtime versions, the command line
 
@@ -34,6 +35,10 @@ Other jobs (each alone, or together with the above):
     # with its folded BN and ReLU6, a swish, an interleave, ...), each group
     # timed as a model of its own -> op_profile.csv, op_profile.md
     .venv/bin/python benchmarks/bench_deploy.py --only profile --profile-variants mobilenet,gpc16
+
+    # what each kind of operator costs in place: whole networks timed with one
+    # more kind (interleave, swish, add, depthwise) taken out -> ablation.csv, ablation.md
+    .venv/bin/python benchmarks/bench_deploy.py --only ablation --profile-variants mobilenet,gpc16
 
     # equality on real images with trained weights: RUNS/<variant>/best.weights.h5
     # (from train_variant / run_all.sh), CIFAR-10 image folders DATA/test/<class>/
@@ -46,7 +51,10 @@ round in a rotating order (models alternate; a slow moment of a shared machine
 hits them all alike), until --seconds have passed and at least --min-rounds
 rounds are done.  Reported: median and quartiles and min/max per model, the
 ratio of medians to MobileNet's, and the quartiles of the per-round ratio
-(each call divided by MobileNet's call of the same round).
+(each call divided by MobileNet's call of the same round).  With one thread
+also the calling thread's CPU time per call (cpu_* columns), which leaves out
+the time spent waiting while other processes had the core.  The CSV rows
+carry --note (default: the machine was shared).
 """
 
 from __future__ import annotations

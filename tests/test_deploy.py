@@ -26,7 +26,7 @@ from gpc_support.deploy import (
 )
 from gpc_support.deploy.opgroups import group_model, op_groups
 from gpc_support.layers import ChannelInterleave, GroupedPointwiseConv2D, grouped_kernel_to_conv2d
-from gpc_support.models import REPORT_CHANNELS, block_table, build_model
+from gpc_support.models import REPORT_CHANNELS, STRIDE2_BLOCKS, block_table, build_model
 
 ALL_VARIANTS = [None] + list(REPORT_CHANNELS)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -206,8 +206,12 @@ def test_ablated_models_keep_shapes_and_lose_exactly_the_removed_kind():
     assert {"ChannelInterleave", "Add", "DepthwiseConv2D"} <= full
     everything = ablated_model(deployed, ABLATIONS)
     names = [type(layer).__name__ for layer in everything.layers]
-    for gone in ("ChannelInterleave", "Add", "DepthwiseConv2D", "ZeroPadding2D"):
+    for gone in ("ChannelInterleave", "Add", "ZeroPadding2D"):
         assert names.count(gone) == (1 if gone == "ZeroPadding2D" else 0), gone  # the stem's pad stays
+    # Stride-1 depthwise convolutions are gone; the four stride-2 ones are 1x1 stand-ins.
+    stand_ins = [layer for layer in everything.layers if isinstance(layer, layers.DepthwiseConv2D)]
+    assert len(stand_ins) == len(STRIDE2_BLOCKS)
+    assert all(tuple(layer.kernel_size) == (1, 1) and tuple(layer.strides) == (2, 2) for layer in stand_ins)
     assert not any(isinstance(layer, layers.Activation) and layer.get_config()["activation"] in ("swish", "silu")
                    for layer in everything.layers)
     assert np.asarray(everything([x])).shape == (1, 10)
