@@ -462,6 +462,7 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
             with progress.watch(f"{name}/seed{seed}", run_dir, fresh=plan["force"]):
                 _execute(VARIANT_NOTEBOOK, notebook_out, params)
         except Exception as err:
+            _scrub_paths(notebook_out, plan)
             kept = (f"\n  the executed notebook is kept for reading: {notebook_out}"
                     if notebook_out.exists() else "")
             stale = _drop_stale_summary()
@@ -470,6 +471,7 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
             return 1
         finally:
             _CURRENT.pop("run_dir", None)
+        _scrub_paths(notebook_out, plan)
         try:
             metrics = read_json(run_dir / "metrics.json")
             result = f"test accuracy {100 * metrics['test_accuracy']:.2f}%"
@@ -479,18 +481,51 @@ def _run_locked(plan: dict, out: Path, jobs: list) -> int:
             return 1
         print(f"{head} done in {_fmt(time.perf_counter() - t0)}: {result}   "
               f"(elapsed {_fmt(time.perf_counter() - start)})", flush=True)
+    from .runs import load_results
+    from .summary_text import SummaryRefused, check_summary_allowed
+
+    try:
+        check_summary_allowed(load_results(out), out, plan["force"])
+    except SummaryRefused as err:
+        print(f"[summary]  not rebuilt: {err}", flush=True)
+        return 0
     print("[summary]  building table and figures ...", flush=True)
     _CURRENT["stage"] = "summary"
     summary_nb = out / "notebooks" / "summary.ipynb"
     try:
-        _execute(SUMMARY_NOTEBOOK, summary_nb, {"results_dir": str(out_param)})
+        _execute(SUMMARY_NOTEBOOK, summary_nb, {"results_dir": str(out_param),
+                                                "force": plan["force"]})
     except Exception as err:
+        _scrub_paths(summary_nb, plan)
         kept = f"\n  see {summary_nb}" if summary_nb.exists() else ""
         print(f"[summary] FAILED: {_short(err)}{kept}", file=sys.stderr, flush=True)
         return 1
+    _scrub_paths(summary_nb, plan)
+    try:
+        from .summary_notebook import render_html
+
+        render_html(summary_nb, out / "summary" / "summary.html")
+    except Exception as err:  # the HTML copy is a convenience, never a failure
+        print(f"[summary]  (no summary.html: {_short(err)})", file=sys.stderr, flush=True)
     print(f"[summary]  written to {out / 'summary'}   (total {_fmt(time.perf_counter() - start)})",
           flush=True)
     return 0
+
+
+def _scrub_paths(notebook: Path, plan: dict) -> None:
+    """Replace this machine's paths in an executed notebook by placeholders
+    (`<out>`, `<data-dir>`, repository-relative paths); never fails the run."""
+    if not notebook.exists():
+        return
+    from .notebook_paths import scrub_notebook
+
+    anchors = {str(plan["out"]): "<out>"}
+    if plan.get("data_dir"):
+        anchors[str(plan["data_dir"])] = "<data-dir>"
+    try:
+        scrub_notebook(notebook, anchors)
+    except (OSError, ValueError) as err:
+        print(f"  (paths not scrubbed from {notebook.name}: {err})", file=sys.stderr, flush=True)
 
 
 def _progress_of(plan: dict, out: Path, todo: list):
