@@ -60,7 +60,7 @@ def test_model_code_runs_under_other_backends(backend, module):
         pytest.skip(f"{module} is not installed")
     env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run([python, "-c", SCRIPT.format(root=str(ROOT), backend=backend)],
-                            capture_output=True, text=True, env=env, timeout=600)
+                            capture_output=True, text=True, env=env, timeout=1800)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ok {backend}" in result.stdout
 
@@ -73,7 +73,7 @@ def run_step(backend, weights, out, save=False):
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     args = [sys.executable, str(STEP), "--weights", str(weights), "--out", str(out)]
     result = subprocess.run(args + (["--save-weights"] if save else []), env=env,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(out.read_text())
 
