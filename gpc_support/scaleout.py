@@ -227,6 +227,13 @@ def build_summary(plan: dict, jobs, lock: bool = True) -> str:
         raise RuntimeError(f"not built: {len(missing)} run(s) not complete ({', '.join(missing)}); "
                            "run the same command again to resume them")
     with folder_lock(out, "run_all.sh summary") if lock else contextlib.nullcontext():
+        # notebooks half-written by killed tasks (their runs are complete now)
+        for _, name, seed in jobs:
+            notebook = batch.notebook_of(out, name, seed)
+            for stale in notebook.parent.glob(f".{notebook.name}.*.partial.ipynb"):
+                stale.unlink(missing_ok=True)
+        for stale in (out / "notebooks").glob(".summary.ipynb.*.partial.ipynb"):
+            stale.unlink(missing_ok=True)
         batch._CURRENT["stage"] = "summary"
         batch._execute(batch.SUMMARY_NOTEBOOK, out / "notebooks" / "summary.ipynb",
                        {"results_dir": str(plan.get("out_param") or out)})
