@@ -12,7 +12,6 @@ import pickle
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from gpc_support import data as gdata
@@ -383,41 +382,7 @@ def test_unreadable_image(jpeg_dir, first):
     assert str(bad) in str(info.value)
 
 
-# ------------------------------------------------------------- tf.data
-
-
-def test_make_dataset_eval_order_and_types():
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(20) % 10
-    batches = list(make_dataset(x, y, 8, training=False))
-    assert [len(b[0]) for b in batches] == [8, 8, 4]
-    images = np.concatenate([b[0].numpy() for b in batches])
-    labels = np.concatenate([b[1].numpy() for b in batches])
-    assert batches[0][0].dtype == tf.uint8 and batches[0][1].dtype == tf.float32
-    assert labels.shape == (20, 10)
-    np.testing.assert_array_equal(images, x)
-    np.testing.assert_array_equal(labels, np.eye(10, dtype=np.float32)[y])
-
-
-def test_make_dataset_training_shuffles():
-    x = np.zeros((50, 32, 32, 3), np.uint8)
-    x[:, 0, 0, 0] = np.arange(50)  # image id
-    y = np.arange(50) % 10
-    ds = make_dataset(x, y, 16, training=True, seed=3)
-    epochs = []
-    for _ in range(2):
-        batches = list(ds)
-        assert [len(b[0]) for b in batches] == [16, 16, 16, 2]
-        ids = np.concatenate([b[0].numpy()[:, 0, 0, 0] for b in batches])
-        labels = np.concatenate([b[1].numpy().argmax(1) for b in batches])
-        assert sorted(ids) == list(range(50))
-        np.testing.assert_array_equal(labels, ids % 10)  # pairs stay together
-        epochs.append(ids)
-    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
-    assert not np.array_equal(epochs[0], np.arange(50))
-    again = next(iter(make_dataset(x, y, 16, training=True, seed=3)))[0].numpy()
-    np.testing.assert_array_equal(again[:, 0, 0, 0], epochs[0][:16])
+# make_dataset (the backend-neutral feeder) is tested in tests/test_feeding.py
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5, None, "8"])
