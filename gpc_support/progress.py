@@ -181,9 +181,19 @@ class _RunWatcher:
                 position += 1
             self.batch._positions.add(position)
             self._position = position
+        # fitted to the terminal's size, or a fixed one when it has none (a
+        # pty of size 0x0, as `script` or some CI runners give: tqdm would
+        # draw nothing)
+        try:
+            size = os.get_terminal_size(self.batch.stream.fileno())
+            fitted = size.columns > 0 and size.lines > 0
+        except (AttributeError, ValueError, OSError):
+            fitted = False
         self.bar = tqdm(total=self.batch._runs[self.label]["total"], initial=done,
                         desc=f"  {self.label}", unit="epoch", file=self.batch.stream,
-                        position=position, leave=True, dynamic_ncols=True, mininterval=0,
+                        position=position, leave=True, dynamic_ncols=fitted,
+                        ncols=None if fitted else 200, nrows=None if fitted else 50,
+                        mininterval=0,
                         bar_format="{desc} {n_fmt}/{total_fmt} epochs |{bar:20}| "
                                    "{elapsed}{postfix}")
         self.bar.set_postfix_str(resumed or "waiting for the first epoch (loading data, "
