@@ -30,13 +30,13 @@ import logging
 import numbers
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from .augment import AUGMENTATIONS, RandomAffine
+from .files import temporary_path
 
 __all__ = [
     "CLASS_NAMES",
@@ -405,7 +405,9 @@ def _write_cache(path: Path, key: str, arrays) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        tmp = temporary_path(path)
+        # 0o666: the umask decides the permissions, as for any file the user makes
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             np.savez(
                 f, key=np.array(key), x_train=x_train, y_train=y_train,

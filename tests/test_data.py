@@ -7,6 +7,7 @@ a position pattern that catches a wrong CHW -> HWC transpose.  JPEG is lossy,
 so the JPEG images are one flat colour per class and checked approximately.
 """
 
+import os
 import pickle
 
 import keras
@@ -468,3 +469,18 @@ def test_validation_augmentation_only_where_asked():
         assert set_inference_augmentation(prep, True) == int(flag)
         changed = not np.allclose(prep(x, training=False).numpy(), x / 255, atol=1e-6)
         assert changed == flag
+
+
+def test_decode_cache_respects_the_umask(tmp_path, monkeypatch):
+    from gpc_support import data as data_module
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "cache.npz"
+        arrays = (np.zeros((1, 32, 32, 3), np.uint8), np.zeros(1, np.int64),
+                  np.zeros((1, 32, 32, 3), np.uint8), np.zeros(1, np.int64))
+        data_module._write_cache(target, "k", arrays)
+        assert (target.stat().st_mode & 0o777) == 0o644
+        assert [p.name for p in tmp_path.iterdir()] == ["cache.npz"]   # no temp left
+    finally:
+        os.umask(old)
