@@ -466,7 +466,7 @@ def summary_text(summary: dict) -> str:
         total += r["projected_full_run_hours"]
         peak = r.get("device_peak_bytes")
         lines.append(
-            f"paper run {variant}: {r['ms_per_step']:.1f} ms/step, {r['images_per_second']:.0f} img/s, "
+            f"paper run {variant}: {r['ms_per_step']:.1f} ms/step, {r['images_per_second']:.3g} img/s, "
             f"peak {'n/a' if peak is None else f'{peak / 2**30:.2f} GiB'}, loss "
             f"{r['losses'][0]:.3f} -> {r['losses'][-1]:.3f} ({'falls' if r['loss_fell'] else 'does NOT fall'}), "
             f"full 50-epoch run ~{r['projected_full_run_hours']:.2f} h")
