@@ -414,11 +414,20 @@ def _checkpoint_name(epoch: int) -> str:
 def _save_checkpoint(model, path: Path, epoch: int, steps: int) -> None:
     """model.save into a temporary file unique to this process, record the
     epoch inside it, then rename; a failure names the file, removes the temp."""
-    tmp = temporary_path(path, ".tmp.keras")
-    try:
+    def write(tmp):
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as z:
             z.writestr(CHECKPOINT_MEMBER, json.dumps({"epoch": epoch, "optimizer_steps": steps}))
+
+    _write_through_temp(path, ".tmp.keras", write)
+
+
+def _write_through_temp(path: Path, suffix: str, write) -> None:
+    """`write(tmp)` into a temporary file unique to this process, then rename
+    it to `path`; a failure names the file and removes the temporary."""
+    tmp = temporary_path(path, suffix)
+    try:
+        write(tmp)
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -431,18 +440,12 @@ def _save_checkpoint(model, path: Path, epoch: int, steps: int) -> None:
 def _save_best_candidate(network, path: Path, epoch: int) -> None:
     import h5py
 
-    tmp = temporary_path(path, ".tmp.weights.h5")
-    try:
+    def write(tmp):
         network.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs["gpc_epoch"] = epoch
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, err) from err
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    _write_through_temp(path, ".tmp.weights.h5", write)
 
 
 def _weights_epoch(path: Path) -> int | None:
