@@ -5,6 +5,7 @@
 - `gpc_support.significance`: paired tests between variants (`pair_tests`);
 - `gpc_support.figures`: every figure (`plot_history`, `plot_curves_grid`, ...);
 - `gpc_support.summary_text`: summary.md and the files (`write_summary`);
+- `gpc_support.ablation`: the ablation's table, contrasts and figure;
 - `gpc_support.report_values`: the report's Table 6.1 and the authors' accuracies.
 
 Nothing here imports Keras or TensorFlow (`gpc_support.computation` does, for
@@ -13,6 +14,15 @@ the architecture counts).
 
 from __future__ import annotations
 
+from .ablation import (
+    ABLATION_VARIANTS,
+    CONTRASTS,
+    ablation_table,
+    contrast_statements,
+    contrast_tests,
+    plot_ablation,
+    split_ablation,
+)
 from .figures import (
     BEST_EPOCH_TEXT,
     ReportFigure,
@@ -53,6 +63,8 @@ from .summary_text import (
 from .tables import accuracy_text, csv_text, format_markdown, runs_table, summary_table, tables_markdown
 
 __all__ = [
+    "ABLATION_VARIANTS", "CONTRASTS", "ablation_table", "contrast_statements", "contrast_tests",
+    "plot_ablation", "split_ablation",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",
     "check_summary_allowed", "complete_runs", "computation_note", "run_result_markdown", "csv_text", "figure_bytes", "format_markdown",

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import figures as figs
+from . import ablation as abl
 from .files import atomic_write_bytes, atomic_write_text
 from .report_values import JPEG_NOTE, REPORT_EPOCHS, REPORT_IMAGE_SIZE, report_row_sentence
 from .runs import RunResult, complete_runs, short_name
@@ -41,6 +42,7 @@ FIGURES = {
     "fig_test_accuracy": "test accuracy of every seed and the mean ± sd per variant",
     "fig_tradeoff": "test accuracy against parameters and MACs, and the report's in its own panel",
     "fig_reduction": "parameters, MACs and the report's computation rule as % of MobileNet",
+    "fig_ablation": "ablation: test accuracy per variant and what each part of the D6 block adds",
 }
 
 OLD_NETWORKS_TEXT = (
@@ -158,7 +160,7 @@ def computation_note(counts_224: dict | None) -> str:
 
 def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, runs_df: pd.DataFrame,
                      tests: pd.DataFrame, results_dir=None, figures=(), failures=(), notes=(),
-                     counts_224: dict | None = None) -> str:
+                     counts_224: dict | None = None, ablation_text: str = "") -> str:
     """The text of summary.md."""
     lines = ["# Grouped pointwise convolutions on CIFAR-10: Table 6.1 reproduced", ""]
     if results_dir is not None:
@@ -200,6 +202,8 @@ def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, r
         lines += ["No pair of variants has complete runs with the same seed and saved test "
                   "predictions: nothing to test."]
     lines += [f"- {n}" for n in tests.attrs.get("notes", [])]
+    if ablation_text:
+        lines += ["", ablation_text.rstrip()]
     lines += ["", "## Computation: what the report's figure counts", "", computation_note(counts_224)]
     if figures:
         lines += ["", "## Figures", ""]
@@ -208,6 +212,23 @@ def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, r
     if failures:
         lines += ["", "## Not drawn", ""] + [f"- {f}" for f in failures]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def ablation_markdown(ablation_df: pd.DataFrame, per_seed: pd.DataFrame,
+                      contrasts: pd.DataFrame) -> str:
+    """The summary's ablation section: the table, each contrast in words."""
+    lines = ["## Ablation: which part of the D6 block does what", "",
+             "Each variant takes one part from gpcMobileNet 16 (or adds swish to MobileNet); "
+             "each contrast is *with the part - without it*, between runs with the same seed, "
+             "on the same test images: the exact McNemar test per seed, and a 95% paired "
+             "bootstrap interval of the mean difference over seeds that resamples test images.",
+             "", format_markdown(ablation_df.reset_index(), [
+                 "Architecture", "Isolates", "Seeds", "Parameters", "MACs (M)",
+                 "Test accuracy %", "Test accuracy per seed %"]), ""]
+    statements = abl.contrast_statements(per_seed, contrasts)
+    lines += [f"- {s}" for s in statements] or ["No contrast has complete runs of both variants."]
+    lines += [f"- {n}" for n in contrasts.attrs.get("notes", [])]
+    return "\n".join(lines) + "\n"
 
 
 def _existing_complete(out: Path) -> int:
@@ -254,8 +275,9 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     """
     check_summary_allowed(results, results_dir, force)
     out = Path(results_dir) / "summary"
-    table = summary_table(results, counts_224)
     runs_df = runs_table(results)
+    results, ablation = abl.split_ablation(results)  # the main study; the ablation apart
+    table = summary_table(results, counts_224)
     tests = pair_tests(results)
     reduction_counts, reduction_size = counts_224, 224
     if not reduction_counts:
@@ -287,11 +309,31 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
         except Exception as err:  # noqa: BLE001 - one bad figure must not stop the summary
             failures.append(f"{stem}: {type(err).__name__}: {err}")
             warnings.warn(f"write_summary: {stem} not drawn ({type(err).__name__}: {err})", stacklevel=2)
+    ablation_text = ""
+    if ablation:
+        ablation_df = abl.ablation_table(ablation)
+        per_seed, contrasts = abl.contrast_tests(ablation)
+        try:
+            fig = abl.plot_ablation(ablation, per_seed, contrasts)
+            for fmt in ("png", "svg"):
+                written.append(atomic_write_bytes(out / f"fig_ablation.{fmt}",
+                                                  figs.figure_bytes(fig, fmt)))
+            drawn.append("fig_ablation")
+        except Exception as err:  # noqa: BLE001
+            failures.append(f"fig_ablation: {type(err).__name__}: {err}")
+            warnings.warn(f"write_summary: fig_ablation not drawn ({type(err).__name__}: {err})",
+                          stacklevel=2)
+        written.append(atomic_write_text(out / "ablation.csv", csv_text(ablation_df)))
+        written.append(atomic_write_text(out / "contrasts.csv", csv_text(contrasts)))
+        written.append(atomic_write_text(out / "contrasts_per_seed.csv",
+                                         csv_text(per_seed, index=False)))
+        ablation_text = ablation_markdown(ablation_df, per_seed, contrasts)
     written.append(atomic_write_text(out / "summary.csv", csv_text(table)))
     written.append(atomic_write_text(out / "runs.csv", csv_text(runs_df, index=False)))
     written.append(atomic_write_text(out / "pairs.csv", csv_text(tests, index=False)))
     written.append(atomic_write_text(out / "summary.md", summary_markdown(
-        results, table, runs_df, tests, results_dir, drawn, failures, notes, counts_224)))
+        results, table, runs_df, tests, results_dir, drawn, failures, notes, counts_224,
+        ablation_text)))
     return written
 
 

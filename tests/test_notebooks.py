@@ -193,18 +193,22 @@ def test_build_summary_writes_html(tmp_path, kernel_name):
     for v in VARIANTS:
         for seed in (0, 1):
             make_run(results / "runs", v, seed=seed)
+    for seed in (0, 1):  # one ablation variant: the notebook's ablation section shows
+        make_run(results / "runs", "gpc16-relu6", seed=seed, accuracy=0.5)
     notebook, html = build_summary(results, kernel_name=kernel_name)
     assert html == results / "summary" / "summary.html"
     nb = nbformat.read(notebook, as_version=4)
     _assert_clean_outputs(nb)
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in _outputs(c))
-    assert images >= 7
+    assert images >= 8  # seven figures of the study and the ablation's
     text = notebook.read_text()
     assert str(tmp_path) not in text and not _machine_paths(text)
     page = html.read_text()
     assert "<html" in page and "data:image/png;base64" in page and "significant in" in page
     md = (results / "summary" / "summary.md").read_text()
     assert "mean of 2 seeds" in md and "(n=2)" in md
+    assert "activation, grouped side" in page and "**activation, grouped side** (gpc16 - gpc16-relu6)" in md
+    assert "gpc16-relu6" not in (results / "summary" / "summary.csv").read_text()
     # a second build from fewer complete runs is refused and leaves everything in place
     before = {p.name: p.read_bytes() for p in (results / "summary").iterdir()}
     (results / "runs" / "gpc32" / "seed1" / "metrics.json").unlink()

@@ -67,3 +67,21 @@ def test_committed_readme_matches_committed_summary():
     if start not in readme:
         pytest.skip("README.md has no results:cpu section")
     assert render.main(["cpu", "--check"]) == 0
+
+
+def test_ablation_section_from_the_summary(summarised):
+    for seed in (0, 1):
+        make_run(summarised / "runs", "gpc16-k-only", seed=seed, accuracy=0.40 + 0.01 * seed)
+        make_run(summarised / "runs", "mobilenet-swish", seed=seed, accuracy=0.63)
+    empty = render.render_ablation_section(summarised, "results/cpu")
+    assert "No ablation runs in `results/cpu/runs/` yet." in empty
+    write_summary(load_results(summarised), summarised)
+    section = render.render_ablation_section(summarised, "results/cpu")
+    assert "| gpc16-k-only | grouping alone: grouped K, no interleave, no L |" in section
+    assert "**40.50 ± 0.71 (n=2)**" in section
+    assert "**grouping** (gpc16-k-only - mobilenet-swish): -22.50 pp (mean of 2 seeds" in section
+    assert "no seed with complete runs" not in section  # only tested contrasts are stated
+    assert "results/cpu/summary/fig_ablation.png" in section
+    start, end = render.markers("cpu-ablation")
+    text = f"{render.markers('cpu')[0]}\nx\n{render.markers('cpu')[1]}\n{start}\nold\n{end}\n"
+    assert section in render.rewrite(text, "cpu-ablation", section)

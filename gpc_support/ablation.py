@@ -1,0 +1,294 @@
+"""The ablation: which part of the D6 block makes gpcMobileNet 16 what it is.
+
+gpcMobileNet differs from MobileNet in more than grouping: swish inside the
+pointwise block, a channel interleave, a second grouped convolution L whose
+output is summed with K's.  Five variants take one part away each
+(`gpc_support.models.ABLATIONS`); with MobileNet and gpc16 from the main
+study they give five contrasts, each "with the part - without it":
+
+| contrast | difference |
+|---|---|
+| activation, grouped side | gpc16 - gpc16-relu6 |
+| activation, dense side | MobileNet-swish - MobileNet |
+| interleave | gpc16 - gpc16-no-interleave |
+| sum | gpc16 - gpc16-no-sum |
+| grouping | gpc16-k-only - MobileNet-swish |
+
+- `split_ablation(results)`: the main study's runs and the ablation's;
+- `ablation_table(results)`: one row per variant (size, MACs, test accuracy
+  mean +- sd over seeds, every seed);
+- `contrast_tests(results)`: per contrast and shared seed, the exact McNemar
+  p-value and a 95% paired bootstrap interval (`gpc_support.significance`);
+  and per contrast over all shared seeds: the mean difference, its
+  seed-to-seed sd, and a 95% paired bootstrap interval of the mean
+  difference that resamples test images (each image keeps its outcomes in
+  every seed and both networks);
+- `contrast_statements`, `plot_ablation`: the result in words and one figure.
+
+Nothing here imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .runs import RunResult, load_predictions, short_name
+from .significance import ALPHA, mcnemar_exact, paired_bootstrap_ci
+
+__all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "Contrast",
+           "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
+           "plot_ablation"]
+
+# table order: each reference followed by what is taken from it
+ABLATION_VARIANTS = ("mobilenet", "mobilenet-swish", "gpc16", "gpc16-relu6",
+                     "gpc16-no-interleave", "gpc16-no-sum", "gpc16-k-only")
+ABLATION_ONLY = ABLATION_VARIANTS[1:2] + ABLATION_VARIANTS[3:]
+
+ISOLATES = {
+    "mobilenet": "reference (ReLU6 everywhere)",
+    "mobilenet-swish": "activation, dense side: swish after each pointwise BatchNorm",
+    "gpc16": "reference (the D6 block as the method defines it)",
+    "gpc16-relu6": "activation, grouped side: ReLU6 in K and L",
+    "gpc16-no-interleave": "interleave: K -> L -> + K",
+    "gpc16-no-sum": "the sum: K -> interleave -> L, output L",
+    "gpc16-k-only": "grouping alone: grouped K, no interleave, no L",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Contrast:
+    """`with_part - without`: what the part adds to the test accuracy."""
+
+    name: str
+    with_part: str
+    without: str
+
+    @property
+    def text(self) -> str:
+        return f"{short_name(self.with_part)} - {short_name(self.without)}"
+
+
+CONTRASTS = (
+    Contrast("activation, grouped side", "gpc16", "gpc16-relu6"),
+    Contrast("activation, dense side", "mobilenet-swish", "mobilenet"),
+    Contrast("interleave", "gpc16", "gpc16-no-interleave"),
+    Contrast("sum", "gpc16", "gpc16-no-sum"),
+    Contrast("grouping", "gpc16-k-only", "mobilenet-swish"),
+)
+
+
+def split_ablation(results: dict[str, list[RunResult]]):
+    """(main, ablation): `main` without the ablation-only variants; `ablation`
+    the seven variants of the ablation, in table order, when the folder holds
+    any ablation-only variant, else {}."""
+    main = {k: v for k, v in results.items() if k not in ABLATION_ONLY}
+    present = [k for k in ABLATION_ONLY if k in results
+               and any(r.status != "missing" for r in results[k])]
+    if not present:
+        return main, {}
+    ablation = {}
+    for name in ABLATION_VARIANTS:
+        if name in results:
+            ablation[name] = results[name]
+        else:
+            ablation[name] = [RunResult(variant=name, status="missing",
+                                        problem="no folder in runs/")]
+    return main, ablation
+
+
+def _done(runs):
+    return [r for r in runs if r.status == "complete"]
+
+
+def ablation_table(ablation: dict[str, list[RunResult]]) -> pd.DataFrame:
+    """One row per variant (index: variant)."""
+    rows = []
+    for name, runs in ablation.items():
+        done = _done(runs)
+        acc = [100 * r.metrics["test_accuracy"] for r in done]
+        first = done[0].metrics if done else next((r.metrics for r in runs if r.metrics), None) or {}
+        rows.append({
+            "variant": name,
+            "Architecture": short_name(name),
+            "Isolates": ISOLATES.get(name, ""),
+            "Seeds": len(done),
+            "Parameters": first.get("params_total"),
+            "MACs (M)": first["macs"] / 1e6 if first.get("macs") is not None else np.nan,
+            "Test accuracy mean %": float(np.mean(acc)) if acc else np.nan,
+            "Test accuracy sd (pp)": float(np.std(acc, ddof=1)) if len(acc) > 1 else np.nan,
+            "Test accuracy %": (f"{np.mean(acc):.2f} ± {np.std(acc, ddof=1):.2f} (n={len(acc)})"
+                                if len(acc) > 1 else f"{acc[0]:.2f} (n=1)" if acc else "NA"),
+            "Test accuracy per seed %": ", ".join(f"{r.seed}: {a:.2f}" for r, a in zip(done, acc)),
+        })
+    df = pd.DataFrame(rows).set_index("variant")
+    for column in ("Seeds", "Parameters"):
+        df[column] = pd.array([None if pd.isna(v) else int(v) for v in df[column]], dtype="Int64")
+    return df
+
+
+def _outcomes_by_seed(runs):
+    """{seed: (labels, correct)} for complete runs with readable predictions."""
+    out = {}
+    for run in _done(runs):
+        if run.seed is None:
+            continue
+        try:
+            y_true, y_pred, _ = load_predictions(run.run_dir)
+        except ValueError:
+            continue
+        out[run.seed] = (y_true, y_pred == y_true)
+    return out
+
+
+def _pooled_interval(with_correct, without_correct, confidence, n_resamples, seed):
+    """Bootstrap interval of the mean over seeds of accuracy(with) - accuracy(without),
+    resampling test images: per image, the seeds' mean outcome difference."""
+    diff = np.mean([w.astype(np.float64) - o.astype(np.float64)
+                    for w, o in zip(with_correct, without_correct)], axis=0)
+    if np.all(diff == diff[0]):
+        return float(diff[0]), float(diff[0])
+    ci = stats.bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                         method="percentile", vectorized=True, batch=250,
+                         rng=np.random.default_rng(seed)).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
+                   n_resamples: int = 2000):
+    """(per_seed, summary) DataFrames for `CONTRASTS`.
+
+    per_seed: contrast, with, without, seed, images, acc_with %, acc_without %,
+    diff pp, only_with, only_without, p (exact McNemar), ci_low pp, ci_high pp,
+    significant.
+    summary (index: contrast): difference, seeds, mean diff pp, sd diff pp
+    (over seeds, ddof=1), ci_low pp / ci_high pp (95% paired bootstrap of the
+    mean difference over test images), significant seeds, same sign.
+    `summary.attrs["notes"]`: contrasts that could not be tested and why.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    outcomes = {name: _outcomes_by_seed(runs) for name, runs in ablation.items()}
+    rows, summary, notes = [], [], []
+    for c in CONTRASTS:
+        w, o = outcomes.get(c.with_part, {}), outcomes.get(c.without, {})
+        seeds = sorted(set(w) & set(o))
+        seeds = [s for s in seeds if np.array_equal(w[s][0], o[s][0])]
+        if not seeds:
+            notes.append(f"{c.name} ({c.text}): no seed with complete runs of both")
+            continue
+        for s in seeds:
+            cw, co = w[s][1], o[s][1]
+            p = mcnemar_exact(co, cw)
+            low, high = paired_bootstrap_ci(co, cw, n_resamples=n_resamples, seed=s)
+            rows.append({"contrast": c.name, "with": c.with_part, "without": c.without, "seed": s,
+                         "images": len(cw), "acc_with %": 100 * cw.mean(),
+                         "acc_without %": 100 * co.mean(), "diff pp": 100 * (cw.mean() - co.mean()),
+                         "only_with": int(np.sum(cw & ~co)), "only_without": int(np.sum(~cw & co)),
+                         "p": p, "ci_low pp": 100 * low, "ci_high pp": 100 * high,
+                         "significant": bool(p < alpha)})
+        diffs = np.array([r["diff pp"] for r in rows[-len(seeds):]])
+        low, high = _pooled_interval([w[s][1] for s in seeds], [o[s][1] for s in seeds],
+                                     0.95, n_resamples, seed=len(summary))
+        summary.append({"contrast": c.name, "difference": c.text, "seeds": len(seeds),
+                        "mean diff pp": float(diffs.mean()),
+                        "sd diff pp": float(diffs.std(ddof=1)) if len(diffs) > 1 else np.nan,
+                        "ci_low pp": 100 * low, "ci_high pp": 100 * high,
+                        "significant seeds": int(sum(r["significant"] for r in rows[-len(seeds):])),
+                        "same sign": bool((diffs > 0).all() or (diffs < 0).all())})
+    per_seed = pd.DataFrame(rows, columns=[
+        "contrast", "with", "without", "seed", "images", "acc_with %", "acc_without %", "diff pp",
+        "only_with", "only_without", "p", "ci_low pp", "ci_high pp", "significant"])
+    summary_df = pd.DataFrame(summary, columns=[
+        "contrast", "difference", "seeds", "mean diff pp", "sd diff pp", "ci_low pp",
+        "ci_high pp", "significant seeds", "same sign"]).set_index("contrast")
+    for df in (per_seed, summary_df):
+        df.attrs["notes"] = notes
+        df.attrs["alpha"] = alpha
+    return per_seed, summary_df
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """One plain sentence per tested contrast."""
+    alpha = summary.attrs.get("alpha", ALPHA)
+    lines = []
+    for name, row in summary.iterrows():
+        group = per_seed[per_seed["contrast"] == name]
+        n = int(row["seeds"])
+        excludes_zero = row["ci_low pp"] > 0 or row["ci_high pp"] < 0
+        hits = int(row["significant seeds"])
+        if excludes_zero and hits == n and row["same sign"]:
+            verdict = ("the part helps" if row["mean diff pp"] > 0 else "the part hurts")
+        elif excludes_zero and row["same sign"]:
+            verdict = ("probably helps" if row["mean diff pp"] > 0 else "probably hurts") + \
+                      " (the pooled interval excludes zero, not every seed is significant)"
+        else:
+            verdict = "no difference this study can resolve"
+        per = "; ".join(f"seed {s}: {d:+.2f} pp, {_p_text(p)}"
+                        for s, d, p in zip(group["seed"], group["diff pp"], group["p"]))
+        sd = "" if pd.isna(row["sd diff pp"]) else f", sd over seeds {row['sd diff pp']:.2f} pp"
+        lines.append(
+            f"**{name}** ({row['difference']}): {row['mean diff pp']:+.2f} pp "
+            f"(mean of {n} seed{'s' if n > 1 else ''}{sd}; 95% paired bootstrap interval "
+            f"{row['ci_low pp']:+.2f} to {row['ci_high pp']:+.2f} pp; exact McNemar "
+            f"p < {alpha:g} in {hits} of {n}: {per}) — {verdict}.")
+    return lines
+
+
+def plot_ablation(ablation: dict[str, list[RunResult]], per_seed: pd.DataFrame,
+                  summary: pd.DataFrame):
+    """Left: test accuracy of every seed per variant (mean +- sd bar).
+    Right: each contrast's per-seed differences (points) and the mean with its
+    95% paired bootstrap interval."""
+    from . import figures as figs
+
+    colors = figs.variant_colors(list(ablation))
+    with figs._style():
+        fig, axes = figs._figure(1, 2, (12.5, 4.8), width_ratios=[1.15, 1])
+        ax = axes[0, 0]
+        names = list(ablation)
+        for y, name in enumerate(names):
+            done = _done(ablation[name])
+            acc = np.array([100 * r.metrics["test_accuracy"] for r in done])
+            if not len(acc):
+                ax.text(0.5, y, "no complete run", ha="center", va="center", fontsize=8,
+                        color="0.4", transform=ax.get_yaxis_transform())
+                continue
+            offsets = np.linspace(-0.15, 0.15, len(acc)) if len(acc) > 1 else np.zeros(1)
+            ax.plot(acc, y + offsets, ls="none", marker="o", ms=6, color=colors[name],
+                    mec="black", mew=0.5, zorder=3)
+            sd = acc.std(ddof=1) if len(acc) > 1 else 0.0
+            ax.errorbar([acc.mean()], [y], xerr=[sd], fmt="|", ms=18, color="black", lw=1.2,
+                        capsize=4, zorder=4)
+        ax.set_yticks(range(len(names)), [short_name(n) for n in names])
+        ax.invert_yaxis()
+        ax.set_xlabel("test accuracy % (points: seeds; bar: mean ± sd)")
+        ax.set_title("Test accuracy of each ablation variant")
+        ax = axes[0, 1]
+        contrasts = list(summary.index)
+        for y, name in enumerate(contrasts):
+            row = summary.loc[name]
+            ax.plot([row["ci_low pp"], row["ci_high pp"]], [y, y], color="black", lw=2.2,
+                    solid_capstyle="butt", zorder=3)
+            ax.plot([row["mean diff pp"]], [y], marker="D", ms=7, color="black", zorder=4)
+            d = per_seed.loc[per_seed["contrast"] == name, "diff pp"].to_numpy()
+            ax.plot(d, np.full(len(d), y - 0.22), ls="none", marker="o", ms=5, color="0.55",
+                    mec="black", mew=0.4, zorder=3)
+        ax.axvline(0, color="0.3", lw=1, ls="--")
+        ax.set_yticks(range(len(contrasts)),
+                      [f"{n}\n{summary.loc[n, 'difference']}" for n in contrasts])
+        ax.invert_yaxis()
+        if not contrasts:
+            figs._message(ax, "no contrast has complete runs of both variants")
+        ax.set_xlabel("accuracy difference, pp (with the part - without)")
+        ax.set_title("What each part adds: mean over seeds (diamond),\n95% paired bootstrap "
+                     "interval (line), each seed (grey)")
+        fig.suptitle("Ablation of the D6 block (gpcMobileNet 16)")
+    return fig

@@ -1,0 +1,132 @@
+"""The ablation's table, contrasts and figure (issue 14), from results folders
+with known per-image outcomes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from gpc_support import ablation as abl
+from gpc_support.runs import load_results
+from gpc_support.significance import mcnemar_exact
+from gpc_support.summary_text import write_summary
+from tests.reporting_fixtures import TEST_IMAGES, make_run
+
+# right answers per (variant, seed): the first k images of the test set
+RIGHT = {
+    "mobilenet": (600, 610, 590), "mobilenet-swish": (620, 640, 600),
+    "gpc16": (560, 570, 565), "gpc16-relu6": (500, 505, 520),
+    "gpc16-no-interleave": (550, 575, 560), "gpc16-no-sum": (530, 540, 520),
+    "gpc16-k-only": (450, 460, 455),
+}
+
+
+def _mask(k):
+    mask = np.zeros(TEST_IMAGES, bool)
+    mask[:k] = True
+    return mask
+
+
+@pytest.fixture
+def ablation_folder(tmp_path):
+    runs = tmp_path / "res" / "runs"
+    for variant, ks in RIGHT.items():
+        for seed, k in enumerate(ks):
+            make_run(runs, variant, seed=seed, correct=_mask(k))
+    for variant in ("gpc32", "gpc64", "gpc128"):
+        make_run(runs, variant, seed=0)
+    return tmp_path / "res"
+
+
+def test_split_keeps_the_main_study_apart(ablation_folder):
+    results = load_results(ablation_folder)
+    main, ablation = abl.split_ablation(results)
+    assert list(main) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]
+    assert list(ablation) == list(abl.ABLATION_VARIANTS)
+    assert ablation["gpc16"] is results["gpc16"]
+    # a folder without ablation runs has no ablation
+    only_main = {k: v for k, v in results.items() if k in main}
+    assert abl.split_ablation(only_main) == (only_main, {})
+
+
+def test_names_match_the_models_ablations():
+    from gpc_support.models import check_channels
+
+    for name in abl.ABLATION_ONLY:
+        assert check_channels(name) == name
+
+
+def test_table_mean_sd_and_every_seed(ablation_folder):
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    table = abl.ablation_table(ablation)
+    row = table.loc["gpc16-relu6"]
+    acc = np.array(RIGHT["gpc16-relu6"]) / TEST_IMAGES * 100
+    assert row["Seeds"] == 3
+    assert row["Test accuracy mean %"] == pytest.approx(acc.mean())
+    assert row["Test accuracy sd (pp)"] == pytest.approx(acc.std(ddof=1))
+    assert row["Test accuracy per seed %"] == "0: 50.00, 1: 50.50, 2: 52.00"
+    assert table.loc["gpc16", "Parameters"] == 274_122
+
+
+def test_contrasts_are_the_issues_differences_with_exact_tests(ablation_folder):
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    per_seed, summary = abl.contrast_tests(ablation, n_resamples=500)
+    assert list(summary.index) == [c.name for c in abl.CONTRASTS]
+    assert summary.loc["grouping", "difference"] == "gpc16-k-only - mobilenet-swish"
+    assert summary.loc["activation, dense side", "difference"] == "mobilenet-swish - MobileNet"
+    for c in abl.CONTRASTS:
+        expected = [(w - o) / TEST_IMAGES * 100 for w, o in zip(RIGHT[c.with_part], RIGHT[c.without])]
+        rows = per_seed[per_seed["contrast"] == c.name]
+        assert rows["diff pp"].tolist() == pytest.approx(expected)
+        assert summary.loc[c.name, "mean diff pp"] == pytest.approx(np.mean(expected))
+        assert summary.loc[c.name, "sd diff pp"] == pytest.approx(np.std(expected, ddof=1))
+        for seed, (_, row) in enumerate(rows.iterrows()):
+            w, o = _mask(RIGHT[c.with_part][seed]), _mask(RIGHT[c.without][seed])
+            assert row["p"] == pytest.approx(mcnemar_exact(o, w))
+            assert row["only_with"] == int(np.sum(w & ~o)) and row["only_without"] == int(np.sum(~w & o))
+    # interleave: +1.0, -0.5, +0.5 pp -> the sign differs between seeds
+    assert not summary.loc["interleave", "same sign"]
+    # activation, grouped side: +6, +6.5, +4.5 pp, 60-65 discordant images each: all significant
+    act = summary.loc["activation, grouped side"]
+    assert act["significant seeds"] == 3 and act["same sign"] and act["ci_low pp"] > 0
+    # the pooled interval is a bootstrap of the per-image mean difference over seeds
+    d = np.mean([_mask(w).astype(float) - _mask(o).astype(float)
+                 for w, o in zip(RIGHT["gpc16"], RIGHT["gpc16-relu6"])], axis=0)
+    ci = stats.bootstrap((d,), np.mean, n_resamples=500, method="percentile", vectorized=True,
+                         rng=np.random.default_rng(0)).confidence_interval
+    assert act["ci_low pp"] == pytest.approx(100 * ci.low, abs=0.3)
+    assert act["ci_high pp"] == pytest.approx(100 * ci.high, abs=0.3)
+    words = abl.contrast_statements(per_seed, summary)
+    assert words[0].startswith("**activation, grouped side** (gpc16 - gpc16-relu6): +5.67 pp")
+    assert "the part helps" in words[0]
+    assert "no difference this study can resolve" in words[2]
+
+
+def test_a_missing_variant_is_said_not_tested(ablation_folder):
+    import shutil
+
+    shutil.rmtree(ablation_folder / "runs" / "gpc16-no-sum")
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    assert ablation["gpc16-no-sum"][0].status == "missing"
+    per_seed, summary = abl.contrast_tests(ablation, n_resamples=200)
+    assert "sum" not in summary.index
+    assert summary.attrs["notes"] == ["sum (gpc16 - gpc16-no-sum): no seed with complete runs of both"]
+    assert abl.ablation_table(ablation).loc["gpc16-no-sum", "Test accuracy %"] == "NA"
+
+
+def test_summary_writes_the_ablation_apart_from_table_6_1(ablation_folder):
+    written = {p.name for p in write_summary(load_results(ablation_folder), ablation_folder)}
+    assert {"ablation.csv", "contrasts.csv", "contrasts_per_seed.csv", "fig_ablation.png"} <= written
+    out = ablation_folder / "summary"
+    main = pd.read_csv(out / "summary.csv", index_col=0)
+    assert list(main.index) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 7 * 3 + 3  # every run is listed
+    contrasts = pd.read_csv(out / "contrasts.csv", index_col=0)
+    assert contrasts.loc["sum", "mean diff pp"] == pytest.approx(np.mean([3.0, 3.0, 4.5]))
+    text = (out / "summary.md").read_text()
+    assert "## Ablation: which part of the D6 block does what" in text
+    assert "**sum** (gpc16 - gpc16-no-sum): +3.50 pp" in text
+    assert "![ablation: test accuracy per variant" in text
+    png = (out / "fig_ablation.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
