@@ -3,8 +3,10 @@
 The end-to-end run uses the JAX backend when jax is installed (as on the GPU
 node), TensorFlow otherwise: a tiny CIFAR-10-like JPEG archive in the
 layout of the real one, an empty wheel folder (this environment has every
-package), two variants, two epochs of a few images at 224 px, and the
-benchmark at 32 px; then the output files must exist and hold sane numbers.
+package), two variants, two epochs of a few images at 32 px (the paper
+profile with CHECK_IMAGE_SIZE=32: 224 px costs minutes of CPU here and
+tests nothing more), and the benchmark at 32 px; then the output files must
+exist and hold sane numbers.
 """
 
 import importlib.util
@@ -115,7 +117,7 @@ def test_check_runs_end_to_end_on_the_cpu(tmp_path):
            "JAX_PLATFORMS": "cpu", "CHECK_OUT": str(out), "CHECK_DATA": str(archive),
            "CHECK_WHEELS": str(tmp_path / "wheels"), "CHECK_VARIANTS": "mobilenet,gpc16",
            "CHECK_TRAIN_IMAGES": "20", "CHECK_TEST_IMAGES": "10", "CHECK_BATCH": "8",
-           "CHECK_EPOCHS": "2", "CHECK_BENCH_SIZES": "32:4", "CHECK_BENCH_ROUNDS": "1",
+           "CHECK_EPOCHS": "2", "CHECK_IMAGE_SIZE": "32", "CHECK_BENCH_SIZES": "32:4", "CHECK_BENCH_ROUNDS": "1",
            "CHECK_BENCH_STEPS": "1"}
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "accelerator_check.sh")],
                             env=env, capture_output=True, text=True, timeout=1500)
@@ -143,7 +145,7 @@ def assert_tiny_check_output(out, backend):
 
     for variant in ("mobilenet", "gpc16"):
         r = json.loads((out / "variants" / f"{variant}.json").read_text())
-        assert (r["image_size"], r["batch"], r["epochs"], r["timed_epochs"]) == (224, 8, 2, 1)
+        assert (r["image_size"], r["batch"], r["epochs"], r["timed_epochs"]) == (32, 8, 2, 1)
         assert (r["train_images"], r["val_images"], r["test_images"]) == (18, 2, 10)
         assert r["train_steps_per_epoch"] == 3 and r["val_steps_per_epoch"] == 1
         assert r["ms_per_step"] > 0 and r["val_ms_per_step"] > 0
@@ -158,7 +160,7 @@ def assert_tiny_check_output(out, backend):
         assert r["host_peak_rss_bytes"] > 0
         assert r["device_peak_bytes"] is None or r["device_peak_bytes"] > 0
         metrics = json.loads((out / "runs" / variant / "metrics.json").read_text())
-        assert metrics["profile"]["name"] == "paper" and metrics["profile"]["image_size"] == 224
+        assert metrics["profile"]["name"] == "paper" and metrics["profile"]["image_size"] == 32
 
     summary = json.loads((out / "summary.json").read_text())
     assert all(step["status"] == "ok" for step in summary["steps"])

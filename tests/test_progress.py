@@ -254,32 +254,3 @@ def test_kill_and_resume_leave_one_scalar_per_epoch(tmp_path, cifar_batches_dir)
     assert resumed.returncode == 0, output
     assert "resuming after epoch" in output
     assert_one_per_epoch(out, 3)
-
-
-# --------------------------------------------------------------------------
-# run_all.sh on the smoke profile, output not a terminal
-# --------------------------------------------------------------------------
-
-
-def test_run_all_prints_one_progress_line_per_epoch(tmp_path, cifar_batches_dir):
-    out = tmp_path / "smoke"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        ["bash", str(ROOT / "run_all.sh"), "--profile", "smoke", "--data-dir",
-         str(cifar_batches_dir), "--channels", "base,16", "--out", str(out)],
-        capture_output=True, text=True, timeout=1200, env=env, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert not any("\r" in line for line in lines)  # no redrawing into a pipe
-    for name in ("mobilenet", "gpc16"):
-        progress = [line for line in lines if line.startswith(f"  {name}/seed0  epoch ")]
-        assert [line.split()[2] for line in progress] == \
-            [f"{e}/{SMOKE_EPOCHS}" for e in range(1, SMOKE_EPOCHS + 1)], result.stdout
-        for line in progress:
-            assert "val_accuracy " in line and "best " in line and "s/epoch" in line
-            assert "ETA " in line and " this run, " in line and line.endswith(" all")
-        # between the run's start and end lines
-        start = lines.index(next(x for x in lines if f"{name}/seed0" in x and "training ..." in x))
-        end = lines.index(next(x for x in lines if f"{name}/seed0" in x and " done in " in x))
-        assert start < lines.index(progress[0]) and lines.index(progress[-1]) < end
-        assert_one_per_epoch(out / "runs" / name / "seed0", SMOKE_EPOCHS)

@@ -108,6 +108,33 @@ def test_run_all_smoke_end_to_end(smoke_results):
     assert {"fig_accuracy.png", "fig_loss.png", "fig_accuracy.svg"} <= figures
 
 
+# --------------------------------------------------------------------------
+# progress lines of run_all.sh on the smoke profile, output not a terminal
+# --------------------------------------------------------------------------
+
+
+def test_run_all_prints_one_progress_line_per_epoch(smoke_results):
+    """The progress lines (gpc_support.progress) of the end-to-end run above."""
+    from tests.test_progress import SMOKE_EPOCHS, assert_one_per_epoch
+
+    out, result = smoke_results
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert not any("\r" in line for line in lines)  # no redrawing into a pipe
+    for name in ("mobilenet", "gpc16"):
+        progress = [line for line in lines if line.startswith(f"  {name}/seed0  epoch ")]
+        assert [line.split()[2] for line in progress] == \
+            [f"{e}/{SMOKE_EPOCHS}" for e in range(1, SMOKE_EPOCHS + 1)], result.stdout
+        for line in progress:
+            assert "val_accuracy " in line and "best " in line and "s/epoch" in line
+            assert "ETA " in line and " this run, " in line and line.endswith(" all")
+        # between the run's start and end lines
+        start = lines.index(next(x for x in lines if f"{name}/seed0" in x and "training ..." in x))
+        end = lines.index(next(x for x in lines if f"{name}/seed0" in x and " done in " in x))
+        assert start < lines.index(progress[0]) and lines.index(progress[-1]) < end
+        assert_one_per_epoch(out / "runs" / name / "seed0", SMOKE_EPOCHS)
+
+
 def test_second_call_skips_finished_variants(smoke_results, cifar_batches_dir):
     out, _ = smoke_results
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
@@ -124,9 +151,9 @@ def test_second_call_skips_finished_variants(smoke_results, cifar_batches_dir):
 
 def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_batches_dir):
     out = tmp_path / "killed"
-    args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+    args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "16",
             "--out", out, "--epochs", "3")
-    # 1. kill while the second variant is training (after its first epoch)
+    # 1. kill while the variant is training (after its first epoch)
     proc = start_run_all(*args)
     reached = wait_for(lambda: epochs_done(out / "runs" / "gpc16") >= 1, proc)
     kill_tree(proc)
@@ -141,7 +168,7 @@ def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_bat
     # 3. start again: completes with exactly the planned epochs
     result = run_all(*args)
     assert result.returncode == 0, result.stdout + result.stderr
-    check_complete(out, epochs=3)
+    check_complete(out, variants=("gpc16",), epochs=3)
 
 
 def test_failing_variant_stops_with_message_and_keeps_notebook(tmp_path, cifar_batches_dir):
