@@ -61,6 +61,19 @@ def _millions(value) -> str:
     return "NA" if pd.isna(value) else f"{value:.2f}M"
 
 
+def _epochs(value) -> str:
+    """'15' for 15 or 15.0 (pandas reads a column of whole numbers as floats), '13, 15' as is."""
+    if pd.isna(value):
+        return "NA"
+    if isinstance(value, (int, float)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _not_done(status) -> str:
+    return "not run yet" if pd.isna(status) or str(status).startswith("missing") else str(status)
+
+
 def render_section(results_dir, results_rel: str) -> str:
     """The markdown that goes between the markers, from `<results_dir>/summary/`;
     `results_rel` is how the README links to that folder (e.g. "results/cpu")."""
@@ -82,8 +95,10 @@ def render_section(results_dir, results_rel: str) -> str:
         "MAC reduction": [_pct(v) for v in table["MAC reduction %"]],
         f"Report-rule computation @ {size}": [_millions(v) for v in table["Report-rule computation (M)"]],
         "Report-rule reduction": [_pct(v) for v in table["Report-rule reduction %"]],
-        "Best epoch": [str(v) if not pd.isna(v) else "NA" for v in table["Best epoch"]],
-        "Test accuracy % (mean ± sd)": [f"**{v}**" for v in table["Test accuracy %"]],
+        "Best epoch": [_epochs(v) for v in table["Best epoch"]],
+        "Test accuracy % (mean ± sd)": [f"**{v}**" if isinstance(v, str) and v != "NA" else
+                                        _not_done(status)
+                                        for v, status in zip(table["Test accuracy %"], table["status"])],
         "Per seed": table["Test accuracy per seed %"].fillna(""),
         "Training time": [f"{v:.1f} min" if not pd.isna(v) else "NA" for v in table["Training time (min)"]],
     })
