@@ -34,10 +34,10 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .runs import RunResult, load_predictions, short_name
-from .significance import ALPHA, mcnemar_exact, paired_bootstrap_ci
+from .significance import ALPHA, bootstrap_mean_ci, mcnemar_exact, p_text, paired_bootstrap_ci
+from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "Contrast",
            "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
@@ -120,8 +120,7 @@ def ablation_table(ablation: dict[str, list[RunResult]]) -> pd.DataFrame:
             "MACs (M)": first["macs"] / 1e6 if first.get("macs") is not None else np.nan,
             "Test accuracy mean %": float(np.mean(acc)) if acc else np.nan,
             "Test accuracy sd (pp)": float(np.std(acc, ddof=1)) if len(acc) > 1 else np.nan,
-            "Test accuracy %": (f"{np.mean(acc):.2f} ± {np.std(acc, ddof=1):.2f} (n={len(acc)})"
-                                if len(acc) > 1 else f"{acc[0]:.2f} (n=1)" if acc else "NA"),
+            "Test accuracy %": accuracy_text(acc),
             "Test accuracy per seed %": ", ".join(f"{r.seed}: {a:.2f}" for r, a in zip(done, acc)),
         })
     df = pd.DataFrame(rows).set_index("variant")
@@ -149,12 +148,7 @@ def _pooled_interval(with_correct, without_correct, confidence, n_resamples, see
     resampling test images: per image, the seeds' mean outcome difference."""
     diff = np.mean([w.astype(np.float64) - o.astype(np.float64)
                     for w, o in zip(with_correct, without_correct)], axis=0)
-    if np.all(diff == diff[0]):
-        return float(diff[0]), float(diff[0])
-    ci = stats.bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                         method="percentile", vectorized=True, batch=250,
-                         rng=np.random.default_rng(seed)).confidence_interval
-    return float(ci.low), float(ci.high)
+    return bootstrap_mean_ci(diff, confidence, n_resamples, seed)
 
 
 def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
@@ -180,24 +174,26 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
         if not seeds:
             notes.append(f"{c.name} ({c.text}): no seed with complete runs of both")
             continue
+        mine = []
         for s in seeds:
             cw, co = w[s][1], o[s][1]
             p = mcnemar_exact(co, cw)
             low, high = paired_bootstrap_ci(co, cw, n_resamples=n_resamples, seed=s)
-            rows.append({"contrast": c.name, "with": c.with_part, "without": c.without, "seed": s,
+            mine.append({"contrast": c.name, "with": c.with_part, "without": c.without, "seed": s,
                          "images": len(cw), "acc_with %": 100 * cw.mean(),
                          "acc_without %": 100 * co.mean(), "diff pp": 100 * (cw.mean() - co.mean()),
                          "only_with": int(np.sum(cw & ~co)), "only_without": int(np.sum(~cw & co)),
                          "p": p, "ci_low pp": 100 * low, "ci_high pp": 100 * high,
                          "significant": bool(p < alpha)})
-        diffs = np.array([r["diff pp"] for r in rows[-len(seeds):]])
+        rows += mine
+        diffs = np.array([r["diff pp"] for r in mine])
         low, high = _pooled_interval([w[s][1] for s in seeds], [o[s][1] for s in seeds],
                                      0.95, n_resamples, seed=len(summary))
         summary.append({"contrast": c.name, "difference": c.text, "seeds": len(seeds),
                         "mean diff pp": float(diffs.mean()),
                         "sd diff pp": float(diffs.std(ddof=1)) if len(diffs) > 1 else np.nan,
                         "ci_low pp": 100 * low, "ci_high pp": 100 * high,
-                        "significant seeds": int(sum(r["significant"] for r in rows[-len(seeds):])),
+                        "significant seeds": int(sum(r["significant"] for r in mine)),
                         "same sign": bool((diffs > 0).all() or (diffs < 0).all())})
     per_seed = pd.DataFrame(rows, columns=[
         "contrast", "with", "without", "seed", "images", "acc_with %", "acc_without %", "diff pp",
@@ -209,10 +205,6 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
         df.attrs["notes"] = notes
         df.attrs["alpha"] = alpha
     return per_seed, summary_df
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -231,7 +223,7 @@ def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame) -> list[s
                       " (the pooled interval excludes zero, not every seed is significant)"
         else:
             verdict = "no difference this study can resolve"
-        per = "; ".join(f"seed {s}: {d:+.2f} pp, {_p_text(p)}"
+        per = "; ".join(f"seed {s}: {d:+.2f} pp, {p_text(p)}"
                         for s, d, p in zip(group["seed"], group["diff pp"], group["p"]))
         sd = "" if pd.isna(row["sd diff pp"]) else f", sd over seeds {row['sd diff pp']:.2f} pp"
         lines.append(

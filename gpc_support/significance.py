@@ -26,7 +26,7 @@ from scipy import stats
 from .runs import VARIANTS, RunResult, load_predictions, short_name
 
 __all__ = ["ALPHA", "comparison_pairs", "mcnemar_exact", "paired_bootstrap_ci",
-           "pair_tests", "pair_statements"]
+           "bootstrap_mean_ci", "p_text", "pair_tests", "pair_statements"]
 
 ALPHA = 0.05
 
@@ -74,7 +74,15 @@ def paired_bootstrap_ci(correct_a, correct_b, confidence: float = 0.95, n_resamp
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     a, b = _outcomes(correct_a, correct_b)
-    diff = b.astype(np.float64) - a.astype(np.float64)
+    return bootstrap_mean_ci(b.astype(np.float64) - a.astype(np.float64), confidence,
+                             n_resamples, seed)
+
+
+def bootstrap_mean_ci(diff, confidence: float = 0.95, n_resamples: int = 2000,
+                      seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-image differences `diff`
+    (scipy.stats.bootstrap, resampling images)."""
+    diff = np.asarray(diff, dtype=np.float64)
     if np.all(diff == diff[0]):
         return float(diff[0]), float(diff[0])  # no spread: every resample gives the same mean
     result = stats.bootstrap((diff,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
@@ -135,7 +143,8 @@ def pair_tests(results: dict[str, list[RunResult]], alpha: float = ALPHA,
     return df
 
 
-def _p_text(p: float) -> str:
+def p_text(p: float) -> str:
+    """'p < 0.001' or 'p = 0.012'."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
@@ -153,12 +162,12 @@ def pair_statements(tests: pd.DataFrame, alpha: float | None = None) -> list[str
             lines.append(
                 f"{head} (n=1 seed: seed {row['seed']}), "
                 f"{'significant' if row['significant'] else 'not significant'} "
-                f"(exact McNemar {_p_text(row['p'])}; 95% paired bootstrap interval "
+                f"(exact McNemar {p_text(row['p'])}; 95% paired bootstrap interval "
                 f"{row['ci_low pp']:+.2f} to {row['ci_high pp']:+.2f} pp)")
             continue
         signs = group["diff pp"]
         same_sign = (signs > 0).all() or (signs < 0).all()
-        per_seed = ", ".join(f"seed {s}: {d:+.2f} pp, {_p_text(p)}"
+        per_seed = ", ".join(f"seed {s}: {d:+.2f} pp, {p_text(p)}"
                              for s, d, p in zip(group["seed"], group["diff pp"], group["p"]))
         lines.append(
             f"{head} (mean of {n} seeds), significant in {hits} of {n} seeds "
