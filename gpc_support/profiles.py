@@ -6,7 +6,7 @@ copy with any field replaced by name.
 | profile | image | batch | epochs | data               | what for                         |
 |---------|-------|-------|--------|--------------------|----------------------------------|
 | paper   | 224   | 64    | 50     | all                | the report's protocol, on a GPU  |
-| cpu     | 32    | 64    | 15     | all                | ~20 min per variant and seed, 2 cores |
+| cpu     | 32    | 64    | 15     | all                | ~25-40 min per variant and seed, 2 cores |
 | quick   | 32    | 64    | 3      | 8,000 / 2,000      | all five in < 10 min on 2 cores  |
 | smoke   | 32    | 16    | 2      | 160 / 40           | tests                            |
 
