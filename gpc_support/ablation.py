@@ -48,6 +48,9 @@ ABLATION_VARIANTS = ("mobilenet", "mobilenet-swish", "gpc16", "gpc16-relu6",
                      "gpc16-no-interleave", "gpc16-no-sum", "gpc16-k-only")
 ABLATION_ONLY = ABLATION_VARIANTS[1:2] + ABLATION_VARIANTS[3:]
 
+# the accuracy cell of a variant without a complete run
+NOT_RUN = "no complete run yet"
+
 ISOLATES = {
     "mobilenet": "reference (ReLU6 everywhere)",
     "mobilenet-swish": "activation, dense side: swish after each pointwise BatchNorm",
@@ -120,7 +123,7 @@ def ablation_table(ablation: dict[str, list[RunResult]]) -> pd.DataFrame:
             "MACs (M)": first["macs"] / 1e6 if first.get("macs") is not None else np.nan,
             "Test accuracy mean %": float(np.mean(acc)) if acc else np.nan,
             "Test accuracy sd (pp)": float(np.std(acc, ddof=1)) if len(acc) > 1 else np.nan,
-            "Test accuracy %": accuracy_text(acc),
+            "Test accuracy %": accuracy_text(acc) if acc else NOT_RUN,
             "Test accuracy per seed %": ", ".join(f"{r.seed}: {a:.2f}" for r, a in zip(done, acc)),
         })
     df = pd.DataFrame(rows).set_index("variant")
@@ -260,25 +263,27 @@ def plot_ablation(ablation: dict[str, list[RunResult]], per_seed: pd.DataFrame,
             ax.errorbar([acc.mean()], [y], xerr=[sd], fmt="|", ms=18, color="black", lw=1.2,
                         capsize=4, zorder=4)
         ax.set_yticks(range(len(names)), [short_name(n) for n in names])
-        ax.invert_yaxis()
+        ax.set_ylim(len(names) - 0.5, -0.5)  # first variant on top, fixed row height
         ax.set_xlabel("test accuracy % (points: seeds; bar: mean ± sd)")
         ax.set_title("Test accuracy of each ablation variant")
         ax = axes[0, 1]
-        contrasts = list(summary.index)
-        for y, name in enumerate(contrasts):
-            row = summary.loc[name]
+        # every contrast keeps its row, tested or not, so the rows line up run after run
+        for y, contrast in enumerate(CONTRASTS):
+            if contrast.name not in summary.index:
+                ax.text(0.5, y, "not tested yet: no seed with complete runs of both",
+                        ha="center", va="center", fontsize=8, color="0.4",
+                        transform=ax.get_yaxis_transform())
+                continue
+            row = summary.loc[contrast.name]
             ax.plot([row["ci_low pp"], row["ci_high pp"]], [y, y], color="black", lw=2.2,
                     solid_capstyle="butt", zorder=3)
             ax.plot([row["mean diff pp"]], [y], marker="D", ms=7, color="black", zorder=4)
-            d = per_seed.loc[per_seed["contrast"] == name, "diff pp"].to_numpy()
+            d = per_seed.loc[per_seed["contrast"] == contrast.name, "diff pp"].to_numpy()
             ax.plot(d, np.full(len(d), y - 0.22), ls="none", marker="o", ms=5, color="0.55",
                     mec="black", mew=0.4, zorder=3)
         ax.axvline(0, color="0.3", lw=1, ls="--")
-        ax.set_yticks(range(len(contrasts)),
-                      [f"{n}\n{summary.loc[n, 'difference']}" for n in contrasts])
-        ax.invert_yaxis()
-        if not contrasts:
-            figs._message(ax, "no contrast has complete runs of both variants")
+        ax.set_yticks(range(len(CONTRASTS)), [f"{c.name}\n{c.text}" for c in CONTRASTS])
+        ax.set_ylim(len(CONTRASTS) - 0.5, -0.5)  # first contrast on top, fixed row height
         ax.set_xlabel("accuracy difference, pp (with the part - without)")
         ax.set_title("What each part adds: mean over seeds (diamond),\n95% paired bootstrap "
                      "interval (line), each seed (grey)")

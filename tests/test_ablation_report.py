@@ -111,7 +111,7 @@ def test_a_missing_variant_is_said_not_tested(ablation_folder):
     per_seed, summary = abl.contrast_tests(ablation, n_resamples=200)
     assert "sum" not in summary.index
     assert summary.attrs["notes"] == ["sum (gpc16 - gpc16-no-sum): no seed with complete runs of both"]
-    assert abl.ablation_table(ablation).loc["gpc16-no-sum", "Test accuracy %"] == "NA"
+    assert abl.ablation_table(ablation).loc["gpc16-no-sum", "Test accuracy %"] == "no complete run yet"
 
 
 def test_summary_writes_the_ablation_apart_from_table_6_1(ablation_folder):

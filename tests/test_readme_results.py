@@ -79,6 +79,14 @@ def test_ablation_section_from_the_summary(summarised):
     section = render.render_ablation_section(summarised, "results/cpu")
     assert "| gpc16-k-only | grouping alone: grouped K, no interleave, no L |" in section
     assert "**40.50 ± 0.71 (n=2)**" in section
+    # MACs at the study's image size beside the parameters (fixture: 4,000,000 for these names)
+    header = next(line for line in section.splitlines() if line.startswith("| Variant "))
+    assert "| MACs @ 32 px |" in header
+    row = next(line for line in section.splitlines() if line.startswith("| gpc16-k-only "))
+    assert "| 4.00M |" in row
+    # a variant without a run says so, in words, not NaN
+    relu6 = next(line for line in section.splitlines() if line.startswith("| gpc16-relu6 "))
+    assert "no complete run yet" in relu6 and "nan" not in relu6.lower()
     assert "**grouping** (gpc16-k-only - mobilenet-swish): -22.50 pp (mean of 2 seeds" in section
     assert "no seed with complete runs" not in section  # only tested contrasts are stated
     assert "results/cpu/summary/fig_ablation.png" in section
