@@ -170,7 +170,7 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     outcomes = {name: _outcomes_by_seed(runs) for name, runs in ablation.items()}
     rows, summary, notes = [], [], []
-    for c in CONTRASTS:
+    for index, c in enumerate(CONTRASTS):
         w, o = outcomes.get(c.with_part, {}), outcomes.get(c.without, {})
         seeds = sorted(set(w) & set(o))
         seeds = [s for s in seeds if np.array_equal(w[s][0], o[s][0])]
@@ -191,7 +191,7 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
         rows += mine
         diffs = np.array([r["diff pp"] for r in mine])
         low, high = _pooled_interval([w[s][1] for s in seeds], [o[s][1] for s in seeds],
-                                     0.95, n_resamples, seed=len(summary))
+                                     0.95, n_resamples, seed=index)  # fixed per contrast
         summary.append({"contrast": c.name, "difference": c.text, "seeds": len(seeds),
                         "mean diff pp": float(diffs.mean()),
                         "sd diff pp": float(diffs.std(ddof=1)) if len(diffs) > 1 else np.nan,

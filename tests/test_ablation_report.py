@@ -130,3 +130,19 @@ def test_summary_writes_the_ablation_apart_from_table_6_1(ablation_folder):
     assert "![ablation: test accuracy per variant" in text
     png = (out / "fig_ablation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_a_contrasts_interval_does_not_depend_on_which_others_are_tested(ablation_folder):
+    """Runs land one by one: a contrast's bootstrap interval must not move
+    when another contrast becomes testable."""
+    import shutil
+
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    _, full = abl.contrast_tests(ablation, n_resamples=300)
+    shutil.rmtree(ablation_folder / "runs" / "gpc16-relu6")
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    _, partial = abl.contrast_tests(ablation, n_resamples=300)
+    assert "activation, grouped side" not in partial.index
+    for name in partial.index:
+        assert partial.loc[name, ["ci_low pp", "ci_high pp"]].tolist() == \
+            full.loc[name, ["ci_low pp", "ci_high pp"]].tolist(), name
