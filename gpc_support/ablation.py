@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .runs import RunResult, load_predictions, short_name
-from .significance import ALPHA, bootstrap_mean_ci, mcnemar_exact, p_text, paired_bootstrap_ci
+from .significance import ALPHA, mcnemar_exact, p_text, paired_bootstrap_ci, seed_mean_ci
 from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "Contrast",
@@ -146,14 +146,6 @@ def _outcomes_by_seed(runs):
     return out
 
 
-def _pooled_interval(with_correct, without_correct, confidence, n_resamples, seed):
-    """Bootstrap interval of the mean over seeds of accuracy(with) - accuracy(without),
-    resampling test images: per image, the seeds' mean outcome difference."""
-    diff = np.mean([w.astype(np.float64) - o.astype(np.float64)
-                    for w, o in zip(with_correct, without_correct)], axis=0)
-    return bootstrap_mean_ci(diff, confidence, n_resamples, seed)
-
-
 def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                    n_resamples: int = 2000):
     """(per_seed, summary) DataFrames for `CONTRASTS`.
@@ -190,8 +182,8 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                          "significant": bool(p < alpha)})
         rows += mine
         diffs = np.array([r["diff pp"] for r in mine])
-        low, high = _pooled_interval([w[s][1] for s in seeds], [o[s][1] for s in seeds],
-                                     0.95, n_resamples, seed=index)  # fixed per contrast
+        low, high = seed_mean_ci([o[s][1] for s in seeds], [w[s][1] for s in seeds],
+                                 n_resamples=n_resamples, seed=index)  # fixed per contrast
         summary.append({"contrast": c.name, "difference": c.text, "seeds": len(seeds),
                         "mean diff pp": float(diffs.mean()),
                         "sd diff pp": float(diffs.std(ddof=1)) if len(diffs) > 1 else np.nan,

@@ -11,13 +11,21 @@ so their per-image outcomes (right / wrong) are paired:
   interval (scipy.stats.bootstrap) of the accuracy difference, resampling
   test images (both networks' outcomes on an image stay together).
 
+- `seed_mean_ci(per_seed_a, per_seed_b)`: over several seeds, a bootstrap
+  interval of the mean accuracy difference that resamples test images, each
+  image keeping its outcomes in every seed and both networks together.
+
 `pair_tests(results)` runs both for each pair of `comparison_pairs` and each
-seed the two variants share; `pair_statements(tests)` says the result in
-words, one line per pair ("gpc128 - gpc64: +0.90 pp, significant in 3 of 3
-seeds (exact McNemar, p < 0.05)").
+seed the two variants share (and, where they share several seeds, the
+interval of the mean); `pair_statements(tests)` says the result in words,
+one line per pair ("gpc128 - gpc64: +0.90 pp (mean of 3 seeds, sd 0.20 pp;
+95% paired bootstrap interval of the mean +0.42 to +1.37 pp), significant in
+3 of 3 seeds (exact McNemar, p < 0.05)").
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -26,7 +34,7 @@ from scipy import stats
 from .runs import VARIANTS, RunResult, load_predictions, short_name
 
 __all__ = ["ALPHA", "comparison_pairs", "mcnemar_exact", "paired_bootstrap_ci",
-           "bootstrap_mean_ci", "p_text", "pair_tests", "pair_statements"]
+           "bootstrap_mean_ci", "seed_mean_ci", "p_text", "pair_tests", "pair_statements"]
 
 ALPHA = 0.05
 
@@ -92,6 +100,26 @@ def bootstrap_mean_ci(diff, confidence: float = 0.95, n_resamples: int = 2000,
     return float(ci.low), float(ci.high)
 
 
+def seed_mean_ci(per_seed_a, per_seed_b, confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over seeds of accuracy(b) -
+    accuracy(a), as fractions: `per_seed_a[k]`, `per_seed_b[k]` are the two
+    networks' per-image outcomes in seed k, on the same test images.  Test
+    images are resampled, each with its outcomes in every seed (the per-image
+    mean difference over seeds is what is resampled): the interval measures
+    test-set noise; the seed-to-seed spread is a separate number."""
+    if len(per_seed_a) != len(per_seed_b) or not len(per_seed_a):
+        raise ValueError(f"per_seed_a and per_seed_b must hold the same number (>= 1) of seeds, "
+                         f"got {len(per_seed_a)} and {len(per_seed_b)}")
+    diffs = []
+    for a, b in zip(per_seed_a, per_seed_b):
+        a, b = _outcomes(a, b)
+        diffs.append(b.astype(np.float64) - a.astype(np.float64))
+    if len({len(d) for d in diffs}) != 1:
+        raise ValueError("every seed must have the same test images (equal lengths)")
+    return bootstrap_mean_ci(np.mean(diffs, axis=0), confidence, n_resamples, seed)
+
+
 def _correct(run: RunResult):
     y_true, y_pred, _ = load_predictions(run.run_dir)
     return y_true, y_pred == y_true
@@ -116,6 +144,7 @@ def pair_tests(results: dict[str, list[RunResult]], alpha: float = ALPHA,
         if not seeds:
             notes.append(f"{short_name(b)} - {short_name(a)}: no seed with complete runs of both")
             continue
+        pair_rows, outcomes_a, outcomes_b = [], [], []
         for seed in seeds:
             try:
                 ya, ca = _correct(by_seed[a][seed])
@@ -129,14 +158,26 @@ def pair_tests(results: dict[str, list[RunResult]], alpha: float = ALPHA,
                 continue
             p = mcnemar_exact(ca, cb)
             low, high = paired_bootstrap_ci(ca, cb, n_resamples=n_resamples, seed=seed)
-            rows.append({"a": a, "b": b, "seed": seed, "images": len(ya),
-                         "acc_a %": 100 * ca.mean(), "acc_b %": 100 * cb.mean(),
-                         "diff pp": 100 * (cb.mean() - ca.mean()),
-                         "only_a": int(np.sum(ca & ~cb)), "only_b": int(np.sum(~ca & cb)),
-                         "p": p, "ci_low pp": 100 * low, "ci_high pp": 100 * high,
-                         "significant": bool(p < alpha)})
+            outcomes_a.append(ca)
+            outcomes_b.append(cb)
+            pair_rows.append({"a": a, "b": b, "seed": seed, "images": len(ya),
+                              "acc_a %": 100 * ca.mean(), "acc_b %": 100 * cb.mean(),
+                              "diff pp": 100 * (cb.mean() - ca.mean()),
+                              "only_a": int(np.sum(ca & ~cb)), "only_b": int(np.sum(~ca & cb)),
+                              "p": p, "ci_low pp": 100 * low, "ci_high pp": 100 * high,
+                              "significant": bool(p < alpha)})
+        # over several seeds: the interval of the mean difference (the same on each row of the
+        # pair); its bootstrap seed comes from the pair's names, so it never moves when other
+        # pairs gain or lose runs
+        mean_low = mean_high = np.nan
+        if len(pair_rows) > 1 and len({len(c) for c in outcomes_a}) == 1:
+            mean_low, mean_high = seed_mean_ci(outcomes_a, outcomes_b, n_resamples=n_resamples,
+                                               seed=zlib.crc32(f"{a} {b}".encode()))
+        for row in pair_rows:
+            row["mean_ci_low pp"], row["mean_ci_high pp"] = 100 * mean_low, 100 * mean_high
+        rows += pair_rows
     columns = ["a", "b", "seed", "images", "acc_a %", "acc_b %", "diff pp", "only_a", "only_b",
-               "p", "ci_low pp", "ci_high pp", "significant"]
+               "p", "ci_low pp", "ci_high pp", "significant", "mean_ci_low pp", "mean_ci_high pp"]
     df = pd.DataFrame(rows, columns=columns)
     df.attrs["notes"] = notes
     df.attrs["alpha"] = alpha
@@ -169,8 +210,14 @@ def pair_statements(tests: pd.DataFrame, alpha: float | None = None) -> list[str
         same_sign = (signs > 0).all() or (signs < 0).all()
         per_seed = ", ".join(f"seed {s}: {d:+.2f} pp, {p_text(p)}"
                              for s, d, p in zip(group["seed"], group["diff pp"], group["p"]))
+        spread = f"mean of {n} seeds, sd {signs.std(ddof=1):.2f} pp over seeds"
+        low, high = (group[c].iloc[0] if c in group else np.nan
+                     for c in ("mean_ci_low pp", "mean_ci_high pp"))
+        if not (pd.isna(low) or pd.isna(high)):
+            spread += (f"; 95% paired bootstrap interval of the mean {low:+.2f} to {high:+.2f} pp, "
+                       f"{'excluding' if low > 0 or high < 0 else 'including'} 0")
         lines.append(
-            f"{head} (mean of {n} seeds), significant in {hits} of {n} seeds "
+            f"{head} ({spread}), significant in {hits} of {n} seeds "
             f"(exact McNemar, p < {alpha:g}); the sign is "
             f"{'the same in every seed' if same_sign else 'not the same in every seed'} "
             f"({per_seed})")

@@ -195,8 +195,11 @@ def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, r
                   "the same seed: the exact McNemar test (a two-sided binomial test, "
                   "scipy.stats.binomtest, of the images only one of the two networks gets right) "
                   f"at p < {tests.attrs.get('alpha', ALPHA):g}, and a 95% paired bootstrap "
-                  "interval of the accuracy difference (scipy.stats.bootstrap). Differences are "
-                  "later minus earlier variant, in percentage points (pp).", ""]
+                  "interval of the accuracy difference (scipy.stats.bootstrap); where the pair "
+                  "shares several seeds, also the seed-to-seed sd and a 95% bootstrap interval "
+                  "of the mean difference that resamples test images (each image with its "
+                  "outcomes in every seed). Differences are later minus earlier variant, in "
+                  "percentage points (pp).", ""]
         lines += [f"- {s}" for s in statements]
     else:
         lines += ["No pair of variants has complete runs with the same seed and saved test "

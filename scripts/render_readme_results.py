@@ -128,7 +128,8 @@ def render_section(results_dir, results_rel: str) -> str:
     if len(pairs):
         pairs["significant"] = pairs["significant"].astype(str).str.lower() == "true"
         lines += ["Which differences hold (exact McNemar test per seed on the paired test "
-                  "predictions, p < 0.05; 95% paired bootstrap interval):", ""]
+                  "predictions, p < 0.05; 95% paired bootstrap interval, over several seeds of "
+                  "the mean difference, resampling test images; sd: seed to seed):", ""]
         lines += [f"* {s}" for s in pair_statements(pairs)]
         lines += [""]
     for stem in README_FIGURES:

@@ -39,7 +39,8 @@ def test_section_from_the_summary(summarised):
     assert "| gpcMobileNet 16 Channels | 274,122 | 91.54% |" in section
     assert "2 of these runs were made before the fidelity fix" in section
     assert "quality 75" in section
-    assert "gpc16 - MobileNet:" in section and "(mean of 2 seeds)" in section
+    assert "gpc16 - MobileNet:" in section and "(mean of 2 seeds, sd " in section
+    assert "95% paired bootstrap interval of the mean " in section
     assert "![" in section and "results/cpu/summary/fig_test_accuracy.png" in section
 
 

@@ -364,10 +364,43 @@ def test_pair_tests_and_statements(tmp_path):
     assert row["diff pp"] == pytest.approx(10.0) and row["only_b"] == 100 and row["only_a"] == 0
     assert row["p"] == pytest.approx(stats.binomtest(100, 100, 0.5).pvalue)
     lines = pair_statements(tests)
-    assert lines[0].startswith("gpc16 - MobileNet: +10.00 pp (mean of 3 seeds), significant in 3 of 3 seeds")
-    assert lines[1].startswith("gpc32 - gpc16: -10.00 pp (mean of 3 seeds), significant in 3 of 3 seeds")
-    assert lines[2].startswith("gpc32 - MobileNet: +0.00 pp (mean of 3 seeds), significant in 0 of 3 seeds")
+    assert lines[0].startswith("gpc16 - MobileNet: +10.00 pp (mean of 3 seeds, sd 0.00 pp over "
+                               "seeds; 95% paired bootstrap interval of the mean ")
+    assert "excluding 0), significant in 3 of 3 seeds" in lines[0]
+    assert lines[1].startswith("gpc32 - gpc16: -10.00 pp (mean of 3 seeds, sd 0.00 pp")
+    assert "excluding 0), significant in 3 of 3 seeds" in lines[1]
+    assert lines[2].startswith("gpc32 - MobileNet: +0.00 pp (mean of 3 seeds, sd 0.00 pp")
+    assert "including 0), significant in 0 of 3 seeds" in lines[2]
     assert "no seed with complete runs of both" in " ".join(tests.attrs["notes"])  # gpc64, gpc128
+
+
+def test_interval_of_the_mean_over_seeds(tmp_path):
+    """Seeds that disagree: the pair's interval is scipy's bootstrap of the per-image
+    mean difference over seeds, with a bootstrap seed fixed by the pair's names."""
+    import zlib
+
+    runs = tmp_path / "r" / "runs"
+    n, rng = 2000, np.random.default_rng(5)
+    diffs = []
+    for seed in (0, 1):
+        a = rng.random(n) < 0.70
+        b = rng.random(n) < 0.70 + 0.03 * seed  # +0 pp in seed 0, about +3 pp in seed 1
+        make_run(runs, "mobilenet", seed=seed, correct=a)
+        make_run(runs, "gpc16", seed=seed, correct=b)
+        diffs.append(b.astype(float) - a.astype(float))
+    tests = pair_tests(load_results(tmp_path / "r"), n_resamples=400)
+    expected = stats.bootstrap((np.mean(diffs, axis=0),), np.mean, n_resamples=400,
+                               method="percentile",
+                               rng=np.random.default_rng(zlib.crc32(b"mobilenet gpc16")))
+    assert len(tests) == 2  # one row per seed, each carrying the pair's interval of the mean
+    assert tests["mean_ci_low pp"].tolist() == pytest.approx([100 * expected.confidence_interval.low] * 2)
+    assert tests["mean_ci_high pp"].tolist() == pytest.approx([100 * expected.confidence_interval.high] * 2)
+    sd = np.std(tests["diff pp"], ddof=1)
+    assert sd > 1  # the seeds really disagree
+    assert f"sd {sd:.2f} pp over seeds" in pair_statements(tests)[0]
+    # a pairs.csv written before the interval existed still reads
+    old = tests.drop(columns=["mean_ci_low pp", "mean_ci_high pp"])
+    assert "interval of the mean" not in pair_statements(old)[0]
 
 
 def test_pair_tests_skip_different_test_sets(tmp_path):
