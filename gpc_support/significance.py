@@ -18,9 +18,9 @@ so their per-image outcomes (right / wrong) are paired:
 `pair_tests(results)` runs both for each pair of `comparison_pairs` and each
 seed the two variants share (and, where they share several seeds, the
 interval of the mean); `pair_statements(tests)` says the result in words,
-one line per pair ("gpc128 - gpc64: +0.90 pp (mean of 3 seeds, sd 0.20 pp;
-95% paired bootstrap interval of the mean +0.42 to +1.37 pp), significant in
-3 of 3 seeds (exact McNemar, p < 0.05)").
+one line per pair ("gpc128 - gpc64: +0.90 pp (mean of 3 seeds, sd 0.20 pp over
+seeds; 95% paired bootstrap interval of the mean +0.42 to +1.37 pp, excluding
+0), significant in 3 of 3 seeds (exact McNemar, p < 0.05); ...").
 """
 
 from __future__ import annotations
