@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import re
 
+from .runs import runs_phrase
+
 __all__ = ["channels_of", "architecture_counts", "fill_report_flops"]
 
 _GPC_RE = re.compile(r"^gpc(\d+)$")
@@ -70,19 +72,19 @@ def fill_report_flops(results) -> list[str]:
             try:
                 channels_of(run.variant)
             except ValueError:
-                skipped.append(run.name)
+                skipped.append(run)
                 continue
             if run.image_size is None:
-                skipped.append(run.name)
+                skipped.append(run)
                 continue
             m["report_flops"] = _counts(run.variant, run.image_size)[2]
-            filled.append(run.name)
+            filled.append(run)
     notes = []
     if filled:
-        notes.append("The report-rule computation of " + ", ".join(filled) + " was computed "
+        notes.append("The report-rule computation of " + runs_phrase(filled) + " was computed "
                      "here from the variant's architecture (the corrected network at the run's "
                      "image size; metrics.json does not record it).")
     if skipped:
-        notes.append("No report-rule computation for " + ", ".join(skipped) + " (not a plain "
+        notes.append("No report-rule computation for " + runs_phrase(skipped) + " (not a plain "
                      "MobileNet / gpc<N> network, or no image size recorded).")
     return notes

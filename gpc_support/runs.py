@@ -37,6 +37,7 @@ __all__ = [
     "RunResult",
     "variant_label",
     "short_name",
+    "runs_phrase",
     "variant_sort_key",
     "load_run",
     "load_results",
@@ -78,6 +79,24 @@ def variant_label(variant: str) -> str:
 def short_name(variant: str) -> str:
     """'MobileNet' for the baseline, the folder name otherwise ('gpc16')."""
     return "MobileNet" if variant == "mobilenet" else variant
+
+
+def runs_phrase(runs) -> str:
+    """Runs named per variant, seeds together, in the order given:
+    'MobileNet (seeds 0, 1, 2), gpc16 (seed 0)'; a run without a seed is
+    named by its variant alone."""
+    seeds: dict[str, list] = {}
+    for run in runs:
+        seeds.setdefault(short_name(run.variant), []).append(run.seed)
+    parts = []
+    for name, values in seeds.items():
+        known = [str(s) for s in values if s is not None]
+        if not known:
+            parts.append(name)
+        else:
+            word = "seed" if len(known) == 1 else "seeds"
+            parts.append(f"{name} ({word} {', '.join(known)})")
+    return ", ".join(parts)
 
 
 def variant_sort_key(variant: str):

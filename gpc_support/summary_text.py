@@ -24,7 +24,7 @@ from . import figures as figs
 from . import ablation as abl
 from .files import atomic_write_bytes, atomic_write_text
 from .report_values import JPEG_NOTE, REPORT_EPOCHS, REPORT_IMAGE_SIZE, report_row_sentence
-from .runs import RunResult, complete_runs, short_name
+from .runs import RunResult, complete_runs, runs_phrase, short_name
 from .significance import ALPHA, pair_statements, pair_tests
 from .tables import csv_text, format_markdown, runs_table, summary_table, tables_markdown
 
@@ -89,25 +89,36 @@ def _profile_lines(results) -> list[str]:
 
 
 def _data_lines(results) -> list[str]:
+    """One line per data source (layout and image counts), each naming its
+    fingerprints and, when there is more than one, which runs had which."""
     seen: dict = {}
     for run in complete_runs(results):
         m = run.metrics
-        key = (run.data_layout, run.data_fingerprint, m.get("train_images"), m.get("val_images"),
-               m.get("test_images"))
-        seen.setdefault(key, []).append(run.name)
+        key = (run.data_layout, m.get("train_images"), m.get("val_images"), m.get("test_images"))
+        seen.setdefault(key, {}).setdefault(run.data_fingerprint, []).append(run)
     lines = []
-    for (layout, fingerprint, tr, va, te), names in seen.items():
+    for (layout, tr, va, te), by_fingerprint in seen.items():
         if layout == "image-folders":
             what = JPEG_NOTE
         elif layout:
             what = f"layout {layout}"
         else:
             what = "source not recorded"
-        if fingerprint:
-            what += f" (fingerprint {fingerprint})"
         counts = (f"{tr:,} training / {va:,} validation / {te:,} test images"
                   if all(isinstance(v, int) for v in (tr, va, te)) else "image counts not recorded")
-        lines.append(f"- data: {what}; {counts} ({len(names)} runs)")
+        groups = []
+        for fingerprint, runs in by_fingerprint.items():
+            which = f"{len(runs)} run" + ("" if len(runs) == 1 else "s")
+            if len(by_fingerprint) > 1 or len(seen) > 1:
+                which += ": " + runs_phrase(runs)
+            groups.append((f"fingerprint {fingerprint}" if fingerprint else "no fingerprint")
+                          + f" ({which})")
+        line = f"- data: {what}; {counts}; {'; '.join(groups)}"
+        if layout == "image-folders" and len([f for f in by_fingerprint if f]) > 1:
+            line += (". Runs made before commit e92fcf1 fingerprinted an image folder by its "
+                     "file listing (paths and sizes), later runs by the loaded arrays, so one "
+                     "folder has a fingerprint of each kind")
+        lines.append(line)
     return lines
 
 

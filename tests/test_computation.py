@@ -38,4 +38,4 @@ def test_fill_report_flops_only_where_missing(tmp_path):
     assert results["gpc16"][0].metrics["report_flops"] == architecture_counts(32, ("gpc16",))["gpc16"]["report_flops"]
     assert results["gpc32"][0].metrics["report_flops"] == recorded
     assert "report_flops" not in results["gpc16-relu6"][0].metrics
-    assert "gpc16 seed 0" in notes[0] and "gpc16-relu6 seed 0" in notes[1]
+    assert "of gpc16 (seed 0) was" in notes[0] and "for gpc16-relu6 (seed 0) (" in notes[1]

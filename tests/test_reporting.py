@@ -225,6 +225,39 @@ def test_data_source_layouts(tmp_path):
     assert load_run(new).data_layout == "keras" and load_run(new).data_fingerprint is None
 
 
+
+def test_runs_phrase_groups_seeds_per_variant(tmp_path):
+    from gpc_support.runs import runs_phrase
+
+    runs = [load_run(make_run(tmp_path / "runs", v, seed=s))
+            for v, s in [("mobilenet", 0), ("mobilenet", 2), ("gpc16", 1), ("gpc16-relu6", 0)]]
+    assert runs_phrase(runs) == "MobileNet (seeds 0, 2), gpc16 (seed 1), gpc16-relu6 (seed 0)"
+    assert runs_phrase([]) == ""
+
+
+def test_data_lines_one_folder_two_fingerprint_kinds(tmp_path):
+    """The same image counts under two fingerprints: one data line that names
+    which runs carry which fingerprint and says why a folder can have two."""
+    from gpc_support.summary_text import _data_lines
+
+    runs = tmp_path / "runs"
+    for s in (0, 1):
+        make_run(runs, "mobilenet", seed=s,
+                 data_source={"layout": "image-folders", "fingerprint": "old1"})
+        make_run(runs, "gpc16", seed=s,
+                 data_source={"layout": "image-folders", "fingerprint": "new2"})
+    lines = _data_lines(load_results(tmp_path))
+    assert len(lines) == 1, lines
+    assert "fingerprint old1 (2 runs: MobileNet (seeds 0, 1))" in lines[0]
+    assert "fingerprint new2 (2 runs: gpc16 (seeds 0, 1))" in lines[0]
+    assert "file listing" in lines[0] and lines[0].count("quality 75") == 1
+    # one fingerprint: no list of runs, no explanation
+    single = tmp_path / "single"
+    make_run(single / "runs", "gpc16", data_source={"layout": "image-folders", "fingerprint": "a"})
+    (line,) = _data_lines(load_results(single))
+    assert line.endswith("; fingerprint a (1 run)")
+
+
 # ------------------------------------------------------------------ tables
 
 def test_summary_table_mean_and_sd(three_seeds):
