@@ -14,6 +14,12 @@ study they give five contrasts, each "with the part - without it":
 | sum | gpc16 - gpc16-no-sum |
 | grouping | gpc16-k-only - MobileNet-swish |
 
+Two more comparisons between the same runs, outside those five
+(`SECONDARY`), say what the rest of the block does on top of K alone:
+gpc16 - gpc16-k-only (interleave, L and sum together) and
+gpc16-no-interleave - gpc16-k-only (L and sum without the interleave).
+They are tested the same way; the figure keeps the five.
+
 - `split_ablation(results)`: the main study's runs and the ablation's;
 - `ablation_table(results)`: one row per variant (size, MACs, test accuracy
   mean +- sd over seeds, every seed);
@@ -39,7 +45,8 @@ from .runs import RunResult, load_predictions, short_name
 from .significance import ALPHA, mcnemar_exact, p_text, paired_bootstrap_ci, seed_mean_ci
 from .tables import accuracy_text
 
-__all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "Contrast",
+__all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",
+           "ALL_CONTRASTS", "Contrast",
            "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
            "plot_ablation"]
 
@@ -82,6 +89,14 @@ CONTRASTS = (
     Contrast("sum", "gpc16", "gpc16-no-sum"),
     Contrast("grouping", "gpc16-k-only", "mobilenet-swish"),
 )
+
+# beyond the five: what the rest of the block adds to K alone
+SECONDARY = (
+    Contrast("interleave, L and sum together", "gpc16", "gpc16-k-only"),
+    Contrast("L and sum without the interleave", "gpc16-no-interleave", "gpc16-k-only"),
+)
+# the order fixes each comparison's bootstrap seed: new ones go at the end
+ALL_CONTRASTS = CONTRASTS + SECONDARY
 
 
 def split_ablation(results: dict[str, list[RunResult]]):
@@ -148,26 +163,28 @@ def _outcomes_by_seed(runs):
 
 def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                    n_resamples: int = 2000):
-    """(per_seed, summary) DataFrames for `CONTRASTS`.
+    """(per_seed, summary) DataFrames for `ALL_CONTRASTS` (the five, then `SECONDARY`).
 
     per_seed: contrast, with, without, seed, images, acc_with %, acc_without %,
     diff pp, only_with, only_without, p (exact McNemar), ci_low pp, ci_high pp,
     significant.
     summary (index: contrast): difference, seeds, mean diff pp, sd diff pp
     (over seeds, ddof=1), ci_low pp / ci_high pp (95% paired bootstrap of the
-    mean difference over test images), significant seeds, same sign.
+    mean difference over test images), significant seeds, same sign, primary
+    (True for the five `CONTRASTS`).
     `summary.attrs["notes"]`: contrasts that could not be tested and why.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     outcomes = {name: _outcomes_by_seed(runs) for name, runs in ablation.items()}
     rows, summary, notes = [], [], []
-    for index, c in enumerate(CONTRASTS):
+    for index, c in enumerate(ALL_CONTRASTS):
         w, o = outcomes.get(c.with_part, {}), outcomes.get(c.without, {})
         seeds = sorted(set(w) & set(o))
         seeds = [s for s in seeds if np.array_equal(w[s][0], o[s][0])]
         if not seeds:
-            notes.append(f"{c.name} ({c.text}): no seed with complete runs of both")
+            if c in CONTRASTS:  # an untested SECONDARY comparison is simply not shown
+                notes.append(f"{c.name} ({c.text}): no seed with complete runs of both")
             continue
         mine = []
         for s in seeds:
@@ -189,24 +206,30 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                         "sd diff pp": float(diffs.std(ddof=1)) if len(diffs) > 1 else np.nan,
                         "ci_low pp": 100 * low, "ci_high pp": 100 * high,
                         "significant seeds": int(sum(r["significant"] for r in mine)),
-                        "same sign": bool((diffs > 0).all() or (diffs < 0).all())})
+                        "same sign": bool((diffs > 0).all() or (diffs < 0).all()),
+                        "primary": c in CONTRASTS})
     per_seed = pd.DataFrame(rows, columns=[
         "contrast", "with", "without", "seed", "images", "acc_with %", "acc_without %", "diff pp",
         "only_with", "only_without", "p", "ci_low pp", "ci_high pp", "significant"])
     summary_df = pd.DataFrame(summary, columns=[
         "contrast", "difference", "seeds", "mean diff pp", "sd diff pp", "ci_low pp",
-        "ci_high pp", "significant seeds", "same sign"]).set_index("contrast")
+        "ci_high pp", "significant seeds", "same sign", "primary"]).set_index("contrast")
     for df in (per_seed, summary_df):
         df.attrs["notes"] = notes
         df.attrs["alpha"] = alpha
     return per_seed, summary_df
 
 
-def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
-    """One plain sentence per tested contrast."""
+def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
+                        primary: bool = True) -> list[str]:
+    """One plain sentence per tested contrast: the five (`primary=True`) or
+    the `SECONDARY` comparisons (`primary=False`).  A summary without the
+    "primary" column (written before it existed) holds only the five."""
     alpha = summary.attrs.get("alpha", ALPHA)
+    flags = (summary["primary"].astype(str).str.lower() == "true" if "primary" in summary
+             else pd.Series(True, index=summary.index))
     lines = []
-    for name, row in summary.iterrows():
+    for name, row in summary[flags == primary].iterrows():
         group = per_seed[per_seed["contrast"] == name]
         n = int(row["seeds"])
         excludes_zero = row["ci_low pp"] > 0 or row["ci_high pp"] < 0

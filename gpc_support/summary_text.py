@@ -242,6 +242,10 @@ def ablation_markdown(ablation_df: pd.DataFrame, per_seed: pd.DataFrame,
     statements = abl.contrast_statements(per_seed, contrasts)
     lines += [f"- {s}" for s in statements] or ["No contrast has complete runs of both variants."]
     lines += [f"- {n}" for n in contrasts.attrs.get("notes", [])]
+    secondary = abl.contrast_statements(per_seed, contrasts, primary=False)
+    if secondary:
+        lines += ["", "Beyond the five contrasts, what the rest of the block adds to K alone "
+                  "(same runs, same tests):", ""] + [f"- {s}" for s in secondary]
     return "\n".join(lines) + "\n"
 
 

@@ -172,6 +172,10 @@ def render_ablation_section(results_dir, results_rel: str) -> str:
                   "images):", ""]
         lines += [f"* {s}" for s in contrast_statements(per_seed, contrasts)]
         lines += [""]
+        secondary = contrast_statements(per_seed, contrasts, primary=False)
+        if secondary:
+            lines += ["Beyond the five contrasts, what the rest of the block adds to K alone "
+                      "(same runs, same tests):", ""] + [f"* {s}" for s in secondary] + [""]
     else:
         lines += ["No contrast has complete runs of both its variants yet.", ""]
     if (summary_dir / "fig_ablation.png").is_file():

@@ -71,10 +71,11 @@ def test_table_mean_sd_and_every_seed(ablation_folder):
 def test_contrasts_are_the_issues_differences_with_exact_tests(ablation_folder):
     _, ablation = abl.split_ablation(load_results(ablation_folder))
     per_seed, summary = abl.contrast_tests(ablation, n_resamples=500)
-    assert list(summary.index) == [c.name for c in abl.CONTRASTS]
+    assert list(summary.index) == [c.name for c in abl.ALL_CONTRASTS]
+    assert summary["primary"].tolist() == [True] * 5 + [False] * 2
     assert summary.loc["grouping", "difference"] == "gpc16-k-only - mobilenet-swish"
     assert summary.loc["activation, dense side", "difference"] == "mobilenet-swish - MobileNet"
-    for c in abl.CONTRASTS:
+    for c in abl.ALL_CONTRASTS:
         expected = [(w - o) / TEST_IMAGES * 100 for w, o in zip(RIGHT[c.with_part], RIGHT[c.without])]
         rows = per_seed[per_seed["contrast"] == c.name]
         assert rows["diff pp"].tolist() == pytest.approx(expected)
@@ -146,3 +147,35 @@ def test_a_contrasts_interval_does_not_depend_on_which_others_are_tested(ablatio
     for name in partial.index:
         assert partial.loc[name, ["ci_low pp", "ci_high pp"]].tolist() == \
             full.loc[name, ["ci_low pp", "ci_high pp"]].tolist(), name
+
+
+def test_secondary_comparisons_are_listed_apart(ablation_folder):
+    """gpc16 - gpc16-k-only and gpc16-no-interleave - gpc16-k-only: tested like
+    the five, said after them, and silently absent (no note) while untested."""
+    import shutil
+
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    per_seed, summary = abl.contrast_tests(ablation, n_resamples=300)
+    five = abl.contrast_statements(per_seed, summary)
+    two = abl.contrast_statements(per_seed, summary, primary=False)
+    assert len(five) == 5 and len(two) == 2
+    # gpc16 560/570/565 vs k-only 450/460/455 right answers: +11 pp each seed
+    assert two[0].startswith("**interleave, L and sum together** (gpc16 - gpc16-k-only): +11.00 pp")
+    assert two[1].startswith("**L and sum without the interleave** "
+                             "(gpc16-no-interleave - gpc16-k-only): +10.67 pp")
+    # a contrasts.csv written before the column existed holds the five only
+    old = summary.drop(columns="primary")
+    assert abl.contrast_statements(per_seed, old) == five + two
+    assert abl.contrast_statements(per_seed, old, primary=False) == []
+    # the summary says them after the five
+    write_summary(load_results(ablation_folder), ablation_folder)
+    text = (ablation_folder / "summary" / "summary.md").read_text()
+    assert text.index("**grouping**") < text.index("Beyond the five contrasts") < \
+        text.index("**interleave, L and sum together**")
+    # without gpc16-k-only: the grouping contrast is noted, the two are not shown
+    shutil.rmtree(ablation_folder / "runs" / "gpc16-k-only")
+    _, ablation = abl.split_ablation(load_results(ablation_folder))
+    per_seed, summary = abl.contrast_tests(ablation, n_resamples=300)
+    assert list(summary.index) == [c.name for c in abl.CONTRASTS[:4]]
+    assert summary.attrs["notes"] == [
+        "grouping (gpc16-k-only - mobilenet-swish): no seed with complete runs of both"]
