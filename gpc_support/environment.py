@@ -34,12 +34,24 @@ def accelerator_names() -> list[str]:
     return []
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (taskset, cgroups' cpusets, Slurm's
+    binding): fewer than the machine's when it was pinned."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def device_description() -> str:
-    """'GPU: NVIDIA H200' or 'CPU: 2 cores (x86_64)'."""
+    """'GPU: NVIDIA H200', 'CPU: 2 cores (x86_64)', or, for a process pinned
+    to fewer cores than the machine has, 'CPU: 1 of 2 cores (x86_64)'."""
     gpus = accelerator_names()
     if gpus:
         return "GPU: " + ", ".join(gpus)
-    return f"CPU: {os.cpu_count()} cores ({platform.machine()})"
+    total, usable = os.cpu_count(), usable_cpus()
+    cores = f"{total} cores" if usable == total else f"{usable} of {total} cores"
+    return f"CPU: {cores} ({platform.machine()})"
 
 
 def environment_info() -> dict:
