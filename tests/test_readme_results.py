@@ -42,6 +42,21 @@ def test_section_from_the_summary(summarised):
     assert "gpc16 - MobileNet:" in section and "(mean of 2 seeds, sd " in section
     assert "95% paired bootstrap interval of the mean " in section
     assert "![" in section and "results/cpu/summary/fig_test_accuracy.png" in section
+    # each seed's training time (the fixtures: 66 + seed seconds), not their mean
+    assert "| 1.1, 1.1 min |" in section and section.count(" min |") == len(VARIANTS)
+
+
+def test_training_time_per_seed(summarised):
+    import json
+
+    metrics = summarised / "runs" / "gpc32" / "seed1" / "metrics.json"
+    m = json.loads(metrics.read_text())
+    m["training_seconds"] = 6744.0  # a run that shared the machine
+    metrics.write_text(json.dumps(m))
+    write_summary(load_results(summarised), summarised)
+    section = render.render_section(summarised, "results/cpu")
+    (row,) = [line for line in section.splitlines() if line.startswith("| gpcMobileNet 32 ")]
+    assert row.endswith("| 1.1, 112.4 min |")
 
 
 def test_rewrite_between_markers(summarised):
