@@ -400,7 +400,7 @@ def run(plan: dict) -> int:
     print(f"gpc-study: profile {plan['profile']}, variants {', '.join(names)}, "
           f"seeds {', '.join(map(str, seeds))}, precision {plan.get('precision', 'float32')}, "
           f"results in {out}", flush=True)
-    if plan.get("gpus") or plan.get("executor"):  # several GPUs, Slurm: gpc_support.scaleout
+    if plan.get("gpus") or plan.get("cpus") or plan.get("executor"):  # gpc_support.scaleout
         from .scaleout import run_scaled
 
         return run_scaled(plan, jobs)

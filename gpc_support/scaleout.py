@@ -4,6 +4,8 @@ Three ways to run the same study (`gpc_support.batch` dispatches here):
 
     run_all.sh ...                          one run after another (batch.py)
     run_all.sh ... --gpus 0,1,2,3           this host: one run per GPU at a time
+    run_all.sh ... --cpus 0,1               this host: one run per CPU group at a time,
+                                            each pinned to its cores
     run_all.sh ... --executor slurm ...     a Slurm array (submitit), one GPU per task,
                                             then the summary as a job after the array
     run_all.sh ... --executor local         the same array through submitit's local
@@ -42,6 +44,10 @@ def add_options(parser) -> None:
     group.add_argument("--gpus", default=None,
                        help="this host's GPUs, comma-separated (e.g. 0,1,2,3): one run per GPU "
                             "at a time (CUDA_VISIBLE_DEVICES), the summary after all")
+    group.add_argument("--cpus", default=None,
+                       help="this host's CPU cores in groups, comma between groups (e.g. 0,1: "
+                            "two runs at a time, one core each; 0-3,4-7: two runs of four "
+                            "cores each): one run per group at a time, pinned to its cores")
     group.add_argument("--executor", default=None,
                        help="slurm: one array task per (variant, seed) through submitit, the "
                             "summary as a job after the array; local: the same through "
@@ -85,6 +91,70 @@ def parse_gpus(text) -> list[str] | None:
     return gpus
 
 
+def _cpu_group(item: str, text) -> tuple[int, ...]:
+    cpus: list[int] = []
+    for part in item.split("+"):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+        if not m:
+            raise _usage(f"--cpus: {item!r} is not a group of CPU cores; give core numbers, "
+                         f"ranges a-b or a+b+c, groups separated by commas (got {text!r})")
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        if last < first:
+            raise _usage(f"--cpus: the range {part.strip()!r} runs backwards")
+        cpus += range(first, last + 1)
+    return tuple(cpus)
+
+
+def usable_cpus() -> set[int]:
+    """The cores this process may run on (all of os.cpu_count() where unknown)."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
+
+
+def parse_cpus(text) -> list[tuple[int, ...]] | None:
+    """'0,1' -> [(0,), (1,)]; '0-1,2-3' -> [(0, 1), (2, 3)]; '0+2,1+3' -> [(0, 2), (1, 3)].
+
+    Every core must be one this process may use and in one group only;
+    UsageError naming --cpus otherwise."""
+    if text is None:
+        return None
+    items = [t.strip() for t in str(text).split(",")]
+    if not any(items):
+        raise _usage("--cpus: give at least one group of cores, e.g. --cpus 0,1")
+    groups: list[tuple[int, ...]] = []
+    seen: set[int] = set()
+    usable = usable_cpus()
+    for item in items:
+        if not item:
+            raise _usage(f"--cpus: an empty group in {text!r}; separate groups by one comma")
+        group = _cpu_group(item, text)
+        for cpu in group:
+            if cpu in seen:
+                raise _usage(f"--cpus: core {cpu} is in two groups; each core may serve one run")
+            if cpu not in usable:
+                raise _usage(f"--cpus: core {cpu} is not one this process may use (usable: "
+                             f"{_cpus_text(sorted(usable))})")
+            seen.add(cpu)
+        groups.append(group)
+    return groups
+
+
+def _cpus_text(cpus) -> str:
+    """(0, 1, 2, 5) -> '0-2,5'."""
+    cpus, parts = sorted(cpus), []
+    start = prev = None
+    for cpu in cpus + [None]:
+        if prev is not None and cpu == prev + 1:
+            prev = cpu
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = cpu
+    return ",".join(parts)
+
+
 def parse_time(text) -> int:
     """'90', '1:30:00', '2-00:00:00', '30:00' -> minutes; UsageError naming --slurm-time."""
     text = str(text).strip()
@@ -126,12 +196,16 @@ def parse_extra(items) -> dict:
 def options_from_args(args) -> dict:
     """The scale-out part of the plan (checked); UsageError naming the option."""
     gpus = parse_gpus(args.gpus)
+    cpus = parse_cpus(getattr(args, "cpus", None))
     executor = args.executor
     if executor is not None and executor not in EXECUTORS:
         raise _usage(f"--executor: must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     if gpus and executor:
         raise _usage("--gpus and --executor: choose one; with --executor each task gets its "
                      "GPU from the scheduler (--slurm-gpus-per-task)")
+    if cpus and (gpus or executor):
+        raise _usage("--cpus and " + ("--gpus" if gpus else "--executor") + ": choose one; "
+                     "--cpus runs on this host's CPU cores only")
     slurm_given = {name: value for name, value in (
         ("--slurm-partition", args.slurm_partition), ("--slurm-time", args.slurm_time),
         ("--slurm-gpus-per-task", args.slurm_gpus_per_task),
@@ -150,7 +224,7 @@ def options_from_args(args) -> dict:
     }
     if args.slurm_partition is not None and not str(args.slurm_partition).strip():
         raise _usage("--slurm-partition: give a partition name")
-    return {"gpus": gpus, "executor": executor, "slurm": slurm}
+    return {"gpus": gpus, "cpus": cpus, "executor": executor, "slurm": slurm}
 
 
 # -- one run: the code path every way shares ----------------------------------------------
@@ -252,7 +326,7 @@ def summary_task(plan: dict, jobs) -> str:
 # -- dispatch ----------------------------------------------------------------------------------
 
 def run_scaled(plan: dict, jobs) -> int:
-    """run_all.sh with --gpus or --executor (the plan is checked)."""
+    """run_all.sh with --gpus, --cpus or --executor (the plan is checked)."""
     from .batch import run_dir_of, run_status
 
     if plan["check"]:
@@ -262,10 +336,11 @@ def run_scaled(plan: dict, jobs) -> int:
             print(f"\nsbatch script of the array ({len(todo_jobs(plan, jobs)) or len(jobs)} "
                   "task(s); not submitted):\n")
             print(sbatch_script(plan, len(todo_jobs(plan, jobs)) or len(jobs)))
-        elif plan.get("gpus"):
-            print(f"  on GPUs {', '.join(plan['gpus'])}: {len(plan['gpus'])} run(s) at a time")
+        elif plan.get("gpus") or plan.get("cpus"):
+            slots = _slots(plan)
+            print(f"  on {', '.join(label for label, _, _ in slots)}: {len(slots)} run(s) at a time")
         return 0
-    if plan.get("gpus"):
+    if plan.get("gpus") or plan.get("cpus"):
         return run_on_gpus(plan, jobs)
     return run_submitit(plan, jobs)
 
@@ -277,21 +352,34 @@ def todo_jobs(plan: dict, jobs) -> list:
             if plan["force"] or run_status(run_dir_of(plan["out"], job[1], job[2])) != "complete"]
 
 
-# -- several GPUs on this host ----------------------------------------------------------------
+# -- several GPUs, or groups of CPU cores, on this host ---------------------------------------
+
+def _slots(plan: dict) -> list[tuple[str, str, tuple[int, ...] | None]]:
+    """(label, CUDA_VISIBLE_DEVICES, cores to pin to or None) per place a run can go:
+    one per GPU of --gpus, or one per core group of --cpus (GPUs hidden there,
+    so that the runs do not all land on one GPU)."""
+    if plan.get("gpus"):
+        return [(f"GPU {gpu}", gpu, None) for gpu in plan["gpus"]]
+    return [(f"cores {_cpus_text(group)}", "", tuple(group)) for group in plan["cpus"]]
+
 
 class _Worker:
-    def __init__(self, spec, gpu, index, total, log):
-        self.spec, self.gpu, self.index, self.total, self.log = spec, gpu, index, total, log
+    def __init__(self, spec, slot, index, total, log):
+        label, visible, cpus = slot
+        self.spec, self.slot, self.index, self.total, self.log = spec, slot, index, total, log
+        self.label = label
         self.head = f"[{index}/{total}] {spec['name'] + '/seed' + str(spec['seed']):<16}"
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": visible, "PYTHONUNBUFFERED": "1"}
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         log.parent.mkdir(parents=True, exist_ok=True)
         self.t0 = time.perf_counter()
+        # pinned before the worker starts, so its kernel and every thread inherit the cores
+        pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
         with open(log, "a", encoding="utf-8") as f:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gpc_support.scaleout", "--run", json.dumps(spec)],
-                stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root)
+                stdout=f, stderr=subprocess.STDOUT, env=env, cwd=root, preexec_fn=pin)
 
 
 def _result_of(spec: dict) -> str:
@@ -326,7 +414,7 @@ def run_on_gpus(plan: dict, jobs) -> int:
         return batch.EXIT_LOCKED
 
 
-_RUNNING: dict = {}  # gpu -> _Worker, for the stop handler
+_RUNNING: dict = {}  # slot label -> _Worker, for the stop handler
 
 
 def _stop_workers(signum, frame):  # noqa: ARG001
@@ -362,7 +450,7 @@ def _run_on_gpus_locked(plan: dict, jobs) -> int:
     out = Path(plan["out"])
     start = time.perf_counter()
     batch._remove_stale_partials(out)
-    gpus = list(plan["gpus"])
+    free = _slots(plan)
     previous = {sig: signal.signal(sig, _stop_workers) for sig in (signal.SIGINT, signal.SIGTERM)}
     queue = []
     for i, (ch, name, seed) in enumerate(jobs, start=1):
@@ -378,31 +466,31 @@ def _run_on_gpus_locked(plan: dict, jobs) -> int:
     last_start = None
     try:
         while queue or _RUNNING:
-            for gpu, w in list(_RUNNING.items()):
+            for label, w in list(_RUNNING.items()):
                 code = w.proc.poll()
                 if code is None:
                     continue
-                del _RUNNING[gpu]
-                gpus.append(gpu)
+                del _RUNNING[label]
+                free.append(w.slot)
                 took = batch._fmt(time.perf_counter() - w.t0)
                 if code == 0:
-                    print(f"{w.head} done on GPU {gpu} in {took}: {_result_of(w.spec)}   "
+                    print(f"{w.head} done on {label} in {took}: {_result_of(w.spec)}   "
                           f"(elapsed {batch._fmt(time.perf_counter() - start)})", flush=True)
                 else:
                     failed.append(w)
                     nb = batch.notebook_of(out, w.spec["name"], w.spec["seed"])
                     kept = f"\n  the executed notebook is kept for reading: {nb}" if nb.exists() else ""
-                    print(f"{w.head} FAILED on GPU {gpu} after {took} (exit {code}); "
+                    print(f"{w.head} FAILED on {label} after {took} (exit {code}); "
                           f"log {w.log}:\n{_log_tail(w.log)}{kept}", file=sys.stderr, flush=True)
                     queue.clear()  # no new runs; the ones in flight finish
             ready = last_start is None or time.perf_counter() - last_start >= STAGGER_S
-            if queue and gpus and ready:
+            if queue and free and ready:
                 i, spec, status = queue.pop(0)
-                gpu = gpus.pop(0)
+                slot = free.pop(0)
                 action = "resuming" if status == "unfinished" and not plan["force"] else "training"
                 log = out / "logs" / f"{spec['name']}-seed{spec['seed']}.log"
-                _RUNNING[gpu] = w = _Worker(spec, gpu, i, len(jobs), log)
-                print(f"{w.head} {action} on GPU {gpu} ...", flush=True)
+                _RUNNING[slot[0]] = w = _Worker(spec, slot, i, len(jobs), log)
+                print(f"{w.head} {action} on {w.label} ...", flush=True)
                 last_start = time.perf_counter()
             time.sleep(0.2)
     finally:
@@ -424,13 +512,15 @@ def _run_on_gpus_locked(plan: dict, jobs) -> int:
 
 
 def _worker_main(spec_text: str) -> int:
-    """`python -m gpc_support.scaleout --run SPEC`: one run on the GPU in CUDA_VISIBLE_DEVICES."""
+    """`python -m gpc_support.scaleout --run SPEC`: one run on the GPU in
+    CUDA_VISIBLE_DEVICES, or on the cores this process was pinned to."""
     from . import batch
 
     batch._install_stop_handlers()
     spec = json.loads(spec_text)
     print(f"{spec['name']}/seed{spec['seed']}: CUDA_VISIBLE_DEVICES="
-          f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')}", flush=True)
+          f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')}, cores {_cpus_text(usable_cpus())}",
+          flush=True)
     try:
         result = run_one(spec)
     except Exception as err:

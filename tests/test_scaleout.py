@@ -1,4 +1,4 @@
-"""Scale-out of run_all.sh: --gpus on one host, --executor slurm / local (submitit).
+"""Scale-out of run_all.sh: --gpus / --cpus on one host, --executor slurm / local (submitit).
 
 The GPU and submitit-local tests run the real script, notebooks and training
 on the smoke profile (CUDA_VISIBLE_DEVICES is harmless on a CPU machine); the
@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from gpc_support import batch
-from gpc_support.scaleout import parse_gpus, parse_time
+from gpc_support.scaleout import parse_cpus, parse_gpus, parse_time, usable_cpus
 from tests.test_run_all import check_complete, epochs_done, run_all, start_run_all, wait_for
 
 
@@ -30,6 +30,12 @@ def main_output(capsys, *args):
     (("--gpus", "1,01"), "--gpus: GPU 1 is given twice"),
     (("--gpus", " "), "--gpus: give at least one GPU"),
     (("--executor", "pbs"), "--executor: must be one of local, slurm; got 'pbs'"),
+    (("--cpus", "0,0"), "--cpus: core 0 is in two groups"),
+    (("--cpus", "4096"), "--cpus: core 4096 is not one this process may use (usable: "),
+    (("--cpus", "1-0"), "--cpus: the range '1-0' runs backwards"),
+    (("--cpus", "0,x"), "--cpus: 'x' is not a group of CPU cores"),
+    (("--cpus", "0", "--gpus", "0"), "--cpus and --gpus: choose one"),
+    (("--cpus", "0", "--executor", "local"), "--cpus and --executor: choose one"),
     (("--gpus", "0", "--executor", "local"), "--gpus and --executor: choose one"),
     (("--slurm-partition", "gpu"), "--slurm-partition: only with --executor slurm"),
     (("--executor", "local", "--slurm-time", "10"), "--slurm-time: only with --executor slurm"),
@@ -52,6 +58,13 @@ def test_parse_values():
     assert parse_gpus("0, 1,3") == ["0", "1", "3"]
     assert parse_gpus("GPU-5e6f7a,MIG-1/2") == ["GPU-5e6f7a", "MIG-1/2"]
     assert parse_gpus(None) is None
+    assert parse_cpus(None) is None
+    first = min(usable_cpus())
+    assert parse_cpus(f"{first}") == [(first,)]
+    if len(usable_cpus()) >= 2:
+        a, b = sorted(usable_cpus())[:2]
+        assert parse_cpus(f"{a},{b}") == [(a,), (b,)]
+        assert parse_cpus(f"{a}+{b}") == [(a, b)]
     assert parse_time("90") == 90
     assert parse_time("12:00:00") == 720
     assert parse_time("1-02:30:00") == 1590
@@ -83,17 +96,24 @@ def test_sbatch_script_for_a_4_gpu_partition(capsys, tmp_path, cifar_batches_dir
     assert not (out_dir / "jobs").exists()  # nothing submitted, nothing written
 
 
-def test_gpus_runs_two_at_a_time_each_on_its_gpu(tmp_path, cifar_batches_dir):
-    out = tmp_path / "gpus"
+def two_runs_side_by_side(out, cifar_batches_dir, where, *option):
+    """run_all.sh on MobileNet and gpc16 with a two-place option (--gpus / --cpus):
+    both must be in flight before either ends, and both complete."""
     result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
-                     "--out", out, "--gpus", "0,1")
+                     "--out", out, *option)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    started = [i for i, line in enumerate(lines) if "training on GPU" in line]
-    done = [i for i, line in enumerate(lines) if " done on GPU " in line]
+    started = [i for i, line in enumerate(lines) if f"training on {where}" in line]
+    done = [i for i, line in enumerate(lines) if f" done on {where} " in line]
     assert len(started) == 2 and len(done) == 2, result.stdout
     assert max(started) < min(done), result.stdout  # both in flight before either ended
     check_complete(out)
+    return result
+
+
+def test_gpus_runs_two_at_a_time_each_on_its_gpu(tmp_path, cifar_batches_dir):
+    out = tmp_path / "gpus"
+    result = two_runs_side_by_side(out, cifar_batches_dir, "GPU", "--gpus", "0,1")
     for name, gpu in (("mobilenet", "0"), ("gpc16", "1")):
         metrics = json.loads((out / "runs" / name / "seed0" / "metrics.json").read_text())
         assert metrics["environment"]["cuda_visible_devices"] == gpu, name
@@ -103,6 +123,22 @@ def test_gpus_runs_two_at_a_time_each_on_its_gpu(tmp_path, cifar_batches_dir):
                     "--out", out, "--gpus", "0,1")
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("complete, skipped") == 2 and "training on GPU" not in again.stdout
+
+
+@pytest.mark.skipif(len(usable_cpus()) < 2 or not hasattr(os, "sched_setaffinity"),
+                    reason="needs two usable cores and Linux CPU affinity")
+def test_cpus_runs_two_at_a_time_each_pinned_to_its_core(tmp_path, cifar_batches_dir):
+    a, b = sorted(usable_cpus())[:2]
+    out = tmp_path / "cpus"
+    two_runs_side_by_side(out, cifar_batches_dir, "cores", "--cpus", f"{a},{b}")
+    total = os.cpu_count()
+    for name, core in (("mobilenet", a), ("gpc16", b)):
+        metrics = json.loads((out / "runs" / name / "seed0" / "metrics.json").read_text())
+        # the kernel that trained it could use one core only: the pinning reached it
+        assert metrics["environment"]["device"].startswith(f"CPU: 1 of {total} cores"), name
+        assert metrics["environment"]["cuda_visible_devices"] == "", name
+        log = (out / "logs" / f"{name}-seed0.log").read_text()
+        assert f"cores {core}\n" in log, log[:300]
 
 
 def _task_process(run_dir):
