@@ -46,7 +46,7 @@ from .significance import ALPHA, mcnemar_exact, p_text, paired_bootstrap_ci, see
 from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",
-           "ALL_CONTRASTS", "Contrast",
+           "ALL_CONTRASTS", "SECONDARY_INTRO", "Contrast",
            "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
            "plot_ablation"]
 
@@ -97,6 +97,9 @@ SECONDARY = (
 )
 # the order fixes each comparison's bootstrap seed: new ones go at the end
 ALL_CONTRASTS = CONTRASTS + SECONDARY
+# what introduces the SECONDARY statements wherever they are shown
+SECONDARY_INTRO = ("Beyond the five contrasts, what the rest of the block adds to K alone "
+                   "(same runs, same tests):")
 
 
 def split_ablation(results: dict[str, list[RunResult]]):

@@ -34,13 +34,19 @@ def accelerator_names() -> list[str]:
     return []
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (taskset, cgroups' cpusets, Slurm's
-    binding): fewer than the machine's when it was pinned."""
+def usable_cpu_set() -> set[int]:
+    """The cores this process may run on (taskset, cgroups' cpusets, Slurm's
+    binding): fewer than the machine's when it was pinned; all of
+    os.cpu_count() where the platform cannot say."""
     try:
-        return len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
+
+
+def usable_cpus() -> int:
+    """How many cores this process may run on (see `usable_cpu_set`)."""
+    return len(usable_cpu_set())
 
 
 def device_description() -> str:

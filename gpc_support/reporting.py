@@ -17,6 +17,7 @@ from __future__ import annotations
 from .ablation import (
     ABLATION_VARIANTS,
     CONTRASTS,
+    SECONDARY_INTRO,
     ablation_table,
     contrast_statements,
     contrast_tests,
@@ -63,7 +64,7 @@ from .summary_text import (
 from .tables import accuracy_text, csv_text, format_markdown, runs_table, summary_table, tables_markdown
 
 __all__ = [
-    "ABLATION_VARIANTS", "CONTRASTS", "ablation_table", "contrast_statements", "contrast_tests",
+    "ABLATION_VARIANTS", "CONTRASTS", "SECONDARY_INTRO", "ablation_table", "contrast_statements", "contrast_tests",
     "plot_ablation", "split_ablation",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",

@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from .environment import usable_cpu_set as usable_cpus  # the cores --cpus may name
+
 EXECUTORS = ("local", "slurm")
 # Kernels started at the same moment can pick the same free ports: start them apart.
 STAGGER_S = float(os.environ.get("GPC_KERNEL_STAGGER_S", "5"))
@@ -103,14 +105,6 @@ def _cpu_group(item: str, text) -> tuple[int, ...]:
             raise _usage(f"--cpus: the range {part.strip()!r} runs backwards")
         cpus += range(first, last + 1)
     return tuple(cpus)
-
-
-def usable_cpus() -> set[int]:
-    """The cores this process may run on (all of os.cpu_count() where unknown)."""
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return set(range(os.cpu_count() or 1))
 
 
 def parse_cpus(text) -> list[tuple[int, ...]] | None:

@@ -244,8 +244,7 @@ def ablation_markdown(ablation_df: pd.DataFrame, per_seed: pd.DataFrame,
     lines += [f"- {n}" for n in contrasts.attrs.get("notes", [])]
     secondary = abl.contrast_statements(per_seed, contrasts, primary=False)
     if secondary:
-        lines += ["", "Beyond the five contrasts, what the rest of the block adds to K alone "
-                  "(same runs, same tests):", ""] + [f"- {s}" for s in secondary]
+        lines += ["", abl.SECONDARY_INTRO, ""] + [f"- {s}" for s in secondary]
     return "\n".join(lines) + "\n"
 
 
