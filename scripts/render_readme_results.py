@@ -124,9 +124,14 @@ def render_section(results_dir, results_rel: str) -> str:
         lines += [f"**{who} {OLD_NETWORKS_TEXT}.**", ""]
     if (done["Data"] == "image-folders").any():
         lines += [f"Data: {JPEG_NOTE}.", ""]
-    seeds = sorted({int(s) for s in done["seed"].dropna()})
-    lines += [f"{len(done)} complete runs, seed{'s' if len(seeds) > 1 else ''} "
-              f"{', '.join(map(str, seeds))}; test accuracy of "
+    shown_done = done[done["variant"].isin(table.index)]
+    others = len(done) - len(shown_done)
+    seeds = sorted({int(s) for s in shown_done["seed"].dropna()})
+    lines += [f"{len(shown_done)} complete runs of the networks in this table, "
+              f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+              + (f" (the folder's {others} other complete run{'s' if others > 1 else ''}: "
+                 "see the ablation below)" if others else "")
+              + "; test accuracy of "
               "the weights from the epoch with the highest validation accuracy, mean ± sd over "
               "seeds (sd with ddof=1; n=1: one seed). The report-rule computation counts grouped "
               "convolutions as zero, as the report's Table 6.1 did.", "",

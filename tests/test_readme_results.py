@@ -44,6 +44,18 @@ def test_section_from_the_summary(summarised):
     assert "![" in section and "results/cpu/summary/fig_test_accuracy.png" in section
     # each seed's training time (the fixtures: 66 + seed seconds), not their mean
     assert "| 1.1, 1.1 min |" in section and section.count(" min |") == len(VARIANTS)
+    n = 2 * len(VARIANTS)
+    assert f"{n} complete runs of the networks in this table, seeds 0, 1;" in section
+
+
+def test_run_count_leaves_out_ablation_runs(summarised):
+    """Ablation runs share the folder but not the main table: its count says so."""
+    make_run(summarised / "runs", "gpc16-k-only", seed=0, accuracy=0.40)
+    write_summary(load_results(summarised), summarised)
+    section = render.render_section(summarised, "results/cpu")
+    n = 2 * len(VARIANTS)
+    assert (f"{n} complete runs of the networks in this table, seeds 0, 1 "
+            "(the folder's 1 other complete run: see the ablation below);") in section
 
 
 def test_training_time_per_seed(summarised):
