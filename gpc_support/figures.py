@@ -422,14 +422,16 @@ def plot_test_accuracy(results: dict[str, list[RunResult]]) -> Figure:
                                 fontsize=7, color="0.3", va="center")
             mean = acc.mean()
             ax.hlines(mean, x - 0.28, x + 0.28, color=colors[name], lw=2.2, zorder=2)
+            top = acc.max()  # the label goes above every point and the sd bar, never on them
             if len(acc) > 1:
                 sd = acc.std(ddof=1)
                 ax.errorbar([x + 0.3], [mean], yerr=[sd], color="0.25", capsize=3, lw=1)
                 text = f"{mean:.2f} ± {sd:.2f}\n(n={len(acc)})"
+                top = max(top, mean + sd)
             else:
                 text = f"{mean:.2f}\n(n=1)"
-            ax.annotate(text, (x, mean), xytext=(0, 14), textcoords="offset points", ha="center",
-                        fontsize=7.5)
+            ax.annotate(text, (x, top), xytext=(0, 7), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=7.5)
         ax.set_xticks(range(len(names)), [short_name(n) for n in names])
         ax.set_xlim(-0.6, len(names) - 0.4)
         ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=None))
