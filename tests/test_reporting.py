@@ -279,6 +279,7 @@ def test_summary_table_mean_and_sd(three_seeds):
         100 * (1 - COUNTS["gpc16"][3] / COUNTS["mobilenet"][3]))
     assert g16["Best epoch"] == "3, 3, 3"
     assert g16["Training time (min)"] == pytest.approx(np.mean([66, 67, 68]) / 60)
+    assert g16["Training time per seed (min)"] == "1.1, 1.1, 1.1"
     assert round(df.loc["mobilenet", "Parameter size (MiB)"], 2) == 12.36
     assert any("compare the reduction" in n for n in df.attrs["notes"])
 
