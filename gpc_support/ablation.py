@@ -18,7 +18,12 @@ Two more comparisons between the same runs, outside those five
 (`SECONDARY`), say what the rest of the block does on top of K alone:
 gpc16 - gpc16-k-only (interleave, L and sum together) and
 gpc16-no-interleave - gpc16-k-only (L and sum without the interleave).
-They are tested the same way; the figure keeps the five.
+Four more (`EQUAL_ACTIVATION`) set each gpc network of the main study
+against MobileNet-swish: both have swish after each pointwise BatchNorm, so
+what is left between them is the D6 block in place of the dense pointwise
+convolution.  They need the main study's gpc32/64/128 runs
+(`contrast_tests(..., others=main)`).  All are tested the same way; the
+figure keeps the five.
 
 - `split_ablation(results)`: the main study's runs and the ablation's;
 - `ablation_table(results)`: one row per variant (size, MACs, test accuracy
@@ -29,7 +34,8 @@ They are tested the same way; the figure keeps the five.
   seed-to-seed sd, and a 95% paired bootstrap interval of the mean
   difference that resamples test images (each image keeps its outcomes in
   every seed and both networks);
-- `contrast_statements`, `plot_ablation`: the result in words and one figure.
+- `contrast_statements`, `extra_sections`, `plot_ablation`: the result in
+  words (the five; the other comparisons group by group) and one figure.
 
 Nothing here imports Keras or TensorFlow.
 """
@@ -46,9 +52,9 @@ from .significance import ALPHA, mcnemar_exact, p_text, paired_bootstrap_ci, see
 from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",
-           "ALL_CONTRASTS", "SECONDARY_INTRO", "Contrast",
+           "EQUAL_ACTIVATION", "ALL_CONTRASTS", "GROUP_INTROS", "SECONDARY_INTRO", "Contrast",
            "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
-           "plot_ablation"]
+           "extra_sections", "plot_ablation"]
 
 # table order: each reference followed by what is taken from it
 ABLATION_VARIANTS = ("mobilenet", "mobilenet-swish", "gpc16", "gpc16-relu6",
@@ -76,6 +82,7 @@ class Contrast:
     name: str
     with_part: str
     without: str
+    group: str = "primary"  # "primary" (the five), else a key of GROUP_INTROS
 
     @property
     def text(self) -> str:
@@ -92,14 +99,26 @@ CONTRASTS = (
 
 # beyond the five: what the rest of the block adds to K alone
 SECONDARY = (
-    Contrast("interleave, L and sum together", "gpc16", "gpc16-k-only"),
-    Contrast("L and sum without the interleave", "gpc16-no-interleave", "gpc16-k-only"),
+    Contrast("interleave, L and sum together", "gpc16", "gpc16-k-only", "rest of block"),
+    Contrast("L and sum without the interleave", "gpc16-no-interleave", "gpc16-k-only",
+             "rest of block"),
 )
+# the main study's gpc networks against MobileNet with the same activation
+EQUAL_ACTIVATION = tuple(
+    Contrast(f"{n} channels per group", f"gpc{n}", "mobilenet-swish", "equal activation")
+    for n in (16, 32, 64, 128))
 # the order fixes each comparison's bootstrap seed: new ones go at the end
-ALL_CONTRASTS = CONTRASTS + SECONDARY
-# what introduces the SECONDARY statements wherever they are shown
+ALL_CONTRASTS = CONTRASTS + SECONDARY + EQUAL_ACTIVATION
+# what introduces each group of comparisons beyond the five wherever they are shown
 SECONDARY_INTRO = ("Beyond the five contrasts, what the rest of the block adds to K alone "
                    "(same runs, same tests):")
+GROUP_INTROS = {
+    "rest of block": SECONDARY_INTRO,
+    "equal activation": (
+        "The gpc networks against MobileNet with the same activation (swish after each "
+        "pointwise BatchNorm in both; ReLU6 elsewhere): the part is the D6 block in place of "
+        "the dense pointwise convolution (same seeds, same tests):"),
+}
 
 
 def split_ablation(results: dict[str, list[RunResult]]):
@@ -165,8 +184,10 @@ def _outcomes_by_seed(runs):
 
 
 def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
-                   n_resamples: int = 2000):
-    """(per_seed, summary) DataFrames for `ALL_CONTRASTS` (the five, then `SECONDARY`).
+                   n_resamples: int = 2000, others: dict[str, list[RunResult]] | None = None):
+    """(per_seed, summary) DataFrames for `ALL_CONTRASTS` (the five, then
+    `SECONDARY` and `EQUAL_ACTIVATION`).  `others`: further runs by variant
+    (the main study's, for gpc32/64/128); `ablation` wins where both have one.
 
     per_seed: contrast, with, without, seed, images, acc_with %, acc_without %,
     diff pp, only_with, only_without, p (exact McNemar), ci_low pp, ci_high pp,
@@ -174,12 +195,12 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
     summary (index: contrast): difference, seeds, mean diff pp, sd diff pp
     (over seeds, ddof=1), ci_low pp / ci_high pp (95% paired bootstrap of the
     mean difference over test images), significant seeds, same sign, primary
-    (True for the five `CONTRASTS`).
+    (True for the five `CONTRASTS`), group (`Contrast.group`).
     `summary.attrs["notes"]`: contrasts that could not be tested and why.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
-    outcomes = {name: _outcomes_by_seed(runs) for name, runs in ablation.items()}
+    outcomes = {name: _outcomes_by_seed(runs) for name, runs in {**(others or {}), **ablation}.items()}
     rows, summary, notes = [], [], []
     for index, c in enumerate(ALL_CONTRASTS):
         w, o = outcomes.get(c.with_part, {}), outcomes.get(c.without, {})
@@ -210,13 +231,13 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                         "ci_low pp": 100 * low, "ci_high pp": 100 * high,
                         "significant seeds": int(sum(r["significant"] for r in mine)),
                         "same sign": bool((diffs > 0).all() or (diffs < 0).all()),
-                        "primary": c in CONTRASTS})
+                        "primary": c in CONTRASTS, "group": c.group})
     per_seed = pd.DataFrame(rows, columns=[
         "contrast", "with", "without", "seed", "images", "acc_with %", "acc_without %", "diff pp",
         "only_with", "only_without", "p", "ci_low pp", "ci_high pp", "significant"])
     summary_df = pd.DataFrame(summary, columns=[
         "contrast", "difference", "seeds", "mean diff pp", "sd diff pp", "ci_low pp",
-        "ci_high pp", "significant seeds", "same sign", "primary"]).set_index("contrast")
+        "ci_high pp", "significant seeds", "same sign", "primary", "group"]).set_index("contrast")
     for df in (per_seed, summary_df):
         df.attrs["notes"] = notes
         df.attrs["alpha"] = alpha
@@ -224,15 +245,22 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
 
 
 def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
-                        primary: bool = True) -> list[str]:
-    """One plain sentence per tested contrast: the five (`primary=True`) or
-    the `SECONDARY` comparisons (`primary=False`).  A summary without the
-    "primary" column (written before it existed) holds only the five."""
+                        primary: bool = True, group: str | None = None) -> list[str]:
+    """One plain sentence per tested contrast: the five (`primary=True`), all
+    the others (`primary=False`), or one group of them (`group`, a key of
+    `GROUP_INTROS`).  A summary without the "primary" column (written before
+    it existed) holds only the five; one without "group" has only the
+    "rest of block" comparisons beside them."""
     alpha = summary.attrs.get("alpha", ALPHA)
     flags = (summary["primary"].astype(str).str.lower() == "true" if "primary" in summary
              else pd.Series(True, index=summary.index))
+    chosen = flags == primary
+    if group is not None:
+        groups = (summary["group"] if "group" in summary
+                  else flags.map({True: "primary", False: "rest of block"}))
+        chosen = groups == group
     lines = []
-    for name, row in summary[flags == primary].iterrows():
+    for name, row in summary[chosen].iterrows():
         group = per_seed[per_seed["contrast"] == name]
         n = int(row["seeds"])
         excludes_zero = row["ci_low pp"] > 0 or row["ci_high pp"] < 0
@@ -253,6 +281,17 @@ def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
             f"{row['ci_low pp']:+.2f} to {row['ci_high pp']:+.2f} pp; exact McNemar "
             f"p < {alpha:g} in {hits} of {n}: {per}) — {verdict}.")
     return lines
+
+
+def extra_sections(per_seed: pd.DataFrame, summary: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(intro, statements) for each group of comparisons beyond the five that
+    has a tested one, in `GROUP_INTROS` order."""
+    sections = []
+    for group, intro in GROUP_INTROS.items():
+        statements = contrast_statements(per_seed, summary, primary=False, group=group)
+        if statements:
+            sections.append((intro, statements))
+    return sections
 
 
 def plot_ablation(ablation: dict[str, list[RunResult]], per_seed: pd.DataFrame,

@@ -21,6 +21,7 @@ from .ablation import (
     ablation_table,
     contrast_statements,
     contrast_tests,
+    extra_sections,
     plot_ablation,
     split_ablation,
 )
@@ -65,7 +66,7 @@ from .tables import accuracy_text, csv_text, format_markdown, runs_table, summar
 
 __all__ = [
     "ABLATION_VARIANTS", "CONTRASTS", "SECONDARY_INTRO", "ablation_table", "contrast_statements", "contrast_tests",
-    "plot_ablation", "split_ablation",
+    "extra_sections", "plot_ablation", "split_ablation",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",
     "check_summary_allowed", "complete_runs", "computation_note", "run_result_markdown", "csv_text", "figure_bytes", "format_markdown",

@@ -242,9 +242,8 @@ def ablation_markdown(ablation_df: pd.DataFrame, per_seed: pd.DataFrame,
     statements = abl.contrast_statements(per_seed, contrasts)
     lines += [f"- {s}" for s in statements] or ["No contrast has complete runs of both variants."]
     lines += [f"- {n}" for n in contrasts.attrs.get("notes", [])]
-    secondary = abl.contrast_statements(per_seed, contrasts, primary=False)
-    if secondary:
-        lines += ["", abl.SECONDARY_INTRO, ""] + [f"- {s}" for s in secondary]
+    for intro, statements in abl.extra_sections(per_seed, contrasts):
+        lines += ["", intro, ""] + [f"- {s}" for s in statements]
     return "\n".join(lines) + "\n"
 
 
@@ -329,7 +328,7 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     ablation_text = ""
     if ablation:
         ablation_df = abl.ablation_table(ablation)
-        per_seed, contrasts = abl.contrast_tests(ablation)
+        per_seed, contrasts = abl.contrast_tests(ablation, others=results)
         try:
             fig = abl.plot_ablation(ablation, per_seed, contrasts)
             for fmt in ("png", "svg"):

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpc_support.ablation import SECONDARY_INTRO, contrast_statements  # noqa: E402
+from gpc_support.ablation import contrast_statements, extra_sections  # noqa: E402
 from gpc_support.report_values import JPEG_NOTE  # noqa: E402
 from gpc_support.significance import pair_statements  # noqa: E402
 from gpc_support.summary_text import FIGURES, OLD_NETWORKS_TEXT  # noqa: E402
@@ -188,9 +188,8 @@ def render_ablation_section(results_dir, results_rel: str) -> str:
                   "images):", ""]
         lines += [f"* {s}" for s in contrast_statements(per_seed, contrasts)]
         lines += [""]
-        secondary = contrast_statements(per_seed, contrasts, primary=False)
-        if secondary:
-            lines += [SECONDARY_INTRO, ""] + [f"* {s}" for s in secondary] + [""]
+        for intro, statements in extra_sections(per_seed, contrasts):
+            lines += [intro, ""] + [f"* {s}" for s in statements] + [""]
     else:
         lines += ["No contrast has complete runs of both its variants yet.", ""]
     if (summary_dir / "fig_ablation.png").is_file():

@@ -19,6 +19,8 @@ RIGHT = {
     "gpc16-no-interleave": (550, 575, 560), "gpc16-no-sum": (530, 540, 520),
     "gpc16-k-only": (450, 460, 455),
 }
+# the main study's other gpc networks (for the equal-activation comparisons)
+RIGHT_MAIN = {"gpc32": (610, 600, 605), "gpc64": (615, 650, 600), "gpc128": (700, 705, 690)}
 
 
 def _mask(k):
@@ -33,8 +35,9 @@ def ablation_folder(tmp_path):
     for variant, ks in RIGHT.items():
         for seed, k in enumerate(ks):
             make_run(runs, variant, seed=seed, correct=_mask(k))
-    for variant in ("gpc32", "gpc64", "gpc128"):
-        make_run(runs, variant, seed=0)
+    for variant, ks in RIGHT_MAIN.items():
+        for seed, k in enumerate(ks):
+            make_run(runs, variant, seed=seed, correct=_mask(k))
     return tmp_path / "res"
 
 
@@ -69,20 +72,23 @@ def test_table_mean_sd_and_every_seed(ablation_folder):
 
 
 def test_contrasts_are_the_issues_differences_with_exact_tests(ablation_folder):
-    _, ablation = abl.split_ablation(load_results(ablation_folder))
-    per_seed, summary = abl.contrast_tests(ablation, n_resamples=500)
+    main, ablation = abl.split_ablation(load_results(ablation_folder))
+    per_seed, summary = abl.contrast_tests(ablation, n_resamples=500, others=main)
     assert list(summary.index) == [c.name for c in abl.ALL_CONTRASTS]
-    assert summary["primary"].tolist() == [True] * 5 + [False] * 2
+    assert summary["primary"].tolist() == [True] * 5 + [False] * 6
+    assert summary["group"].tolist() == ["primary"] * 5 + ["rest of block"] * 2 + \
+        ["equal activation"] * 4
     assert summary.loc["grouping", "difference"] == "gpc16-k-only - mobilenet-swish"
     assert summary.loc["activation, dense side", "difference"] == "mobilenet-swish - MobileNet"
+    right = {**RIGHT, **RIGHT_MAIN}
     for c in abl.ALL_CONTRASTS:
-        expected = [(w - o) / TEST_IMAGES * 100 for w, o in zip(RIGHT[c.with_part], RIGHT[c.without])]
+        expected = [(w - o) / TEST_IMAGES * 100 for w, o in zip(right[c.with_part], right[c.without])]
         rows = per_seed[per_seed["contrast"] == c.name]
         assert rows["diff pp"].tolist() == pytest.approx(expected)
         assert summary.loc[c.name, "mean diff pp"] == pytest.approx(np.mean(expected))
         assert summary.loc[c.name, "sd diff pp"] == pytest.approx(np.std(expected, ddof=1))
         for seed, (_, row) in enumerate(rows.iterrows()):
-            w, o = _mask(RIGHT[c.with_part][seed]), _mask(RIGHT[c.without][seed])
+            w, o = _mask(right[c.with_part][seed]), _mask(right[c.without][seed])
             assert row["p"] == pytest.approx(mcnemar_exact(o, w))
             assert row["only_with"] == int(np.sum(w & ~o)) and row["only_without"] == int(np.sum(~w & o))
     # interleave: +1.0, -0.5, +0.5 pp -> the sign differs between seeds
@@ -122,7 +128,7 @@ def test_summary_writes_the_ablation_apart_from_table_6_1(ablation_folder):
     main = pd.read_csv(out / "summary.csv", index_col=0)
     assert list(main.index) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]
     runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 7 * 3 + 3  # every run is listed
+    assert len(runs) == 10 * 3  # every run is listed
     contrasts = pd.read_csv(out / "contrasts.csv", index_col=0)
     assert contrasts.loc["sum", "mean diff pp"] == pytest.approx(np.mean([3.0, 3.0, 4.5]))
     text = (out / "summary.md").read_text()
@@ -157,16 +163,19 @@ def test_secondary_comparisons_are_listed_apart(ablation_folder):
     _, ablation = abl.split_ablation(load_results(ablation_folder))
     per_seed, summary = abl.contrast_tests(ablation, n_resamples=300)
     five = abl.contrast_statements(per_seed, summary)
-    two = abl.contrast_statements(per_seed, summary, primary=False)
+    two = abl.contrast_statements(per_seed, summary, group="rest of block")
     assert len(five) == 5 and len(two) == 2
     # gpc16 560/570/565 vs k-only 450/460/455 right answers: +11 pp each seed
     assert two[0].startswith("**interleave, L and sum together** (gpc16 - gpc16-k-only): +11.00 pp")
     assert two[1].startswith("**L and sum without the interleave** "
                              "(gpc16-no-interleave - gpc16-k-only): +10.67 pp")
-    # a contrasts.csv written before the column existed holds the five only
-    old = summary.drop(columns="primary")
-    assert abl.contrast_statements(per_seed, old) == five + two
-    assert abl.contrast_statements(per_seed, old, primary=False) == []
+    # a contrasts.csv written before the columns existed: the five only, then the five and two
+    older = summary[summary["group"] != "equal activation"].drop(columns=["primary", "group"])
+    assert abl.contrast_statements(per_seed, older) == five + two
+    assert abl.contrast_statements(per_seed, older, primary=False) == []
+    old = summary[summary["group"] != "equal activation"].drop(columns="group")
+    assert abl.contrast_statements(per_seed, old, primary=False) == two
+    assert abl.extra_sections(per_seed, old) == [(abl.SECONDARY_INTRO, two)]
     # the summary says them after the five
     write_summary(load_results(ablation_folder), ablation_folder)
     text = (ablation_folder / "summary" / "summary.md").read_text()
@@ -176,6 +185,35 @@ def test_secondary_comparisons_are_listed_apart(ablation_folder):
     shutil.rmtree(ablation_folder / "runs" / "gpc16-k-only")
     _, ablation = abl.split_ablation(load_results(ablation_folder))
     per_seed, summary = abl.contrast_tests(ablation, n_resamples=300)
-    assert list(summary.index) == [c.name for c in abl.CONTRASTS[:4]]
+    assert list(summary.index) == [c.name for c in abl.CONTRASTS[:4]] + ["16 channels per group"]
     assert summary.attrs["notes"] == [
         "grouping (gpc16-k-only - mobilenet-swish): no seed with complete runs of both"]
+
+
+def test_equal_activation_sets_each_gpc_network_against_mobilenet_swish(ablation_folder):
+    """gpcN - mobilenet-swish for N = 16..128: the main study's gpc runs
+    (through `others`), said after the rest-of-block comparisons."""
+    main, ablation = abl.split_ablation(load_results(ablation_folder))
+    per_seed, summary = abl.contrast_tests(ablation, n_resamples=300, others=main)
+    sections = abl.extra_sections(per_seed, summary)
+    assert [intro for intro, _ in sections] == list(abl.GROUP_INTROS.values())
+    four = sections[1][1]
+    assert [c.with_part for c in abl.EQUAL_ACTIVATION] == ["gpc16", "gpc32", "gpc64", "gpc128"]
+    # gpc128 700/705/690 vs mobilenet-swish 620/640/600 right answers: +8, +6.5, +9 pp
+    assert four[3].startswith("**128 channels per group** (gpc128 - mobilenet-swish): +7.83 pp")
+    assert "the part helps" in four[3]
+    # gpc16 560/570/565 vs 620/640/600: -6, -7, -3.5 pp
+    assert four[0].startswith("**16 channels per group** (gpc16 - mobilenet-swish): -5.50 pp")
+    rows = per_seed[per_seed["contrast"] == "64 channels per group"]
+    assert rows["diff pp"].tolist() == pytest.approx([-0.5, 1.0, 0.0])
+    assert rows["seed"].tolist() == [0, 1, 2]
+    # without the main study's runs only gpc16 (an ablation reference) is there, silently
+    _, alone = abl.contrast_tests(ablation, n_resamples=300)
+    assert [n for n in alone.index if alone.loc[n, "group"] == "equal activation"] == \
+        ["16 channels per group"]
+    assert alone.attrs["notes"] == []
+    # the summary passes the main study's runs and says the four last
+    write_summary(load_results(ablation_folder), ablation_folder)
+    text = (ablation_folder / "summary" / "summary.md").read_text()
+    assert text.index("Beyond the five contrasts") < text.index(abl.GROUP_INTROS["equal activation"]) \
+        < text.index("**128 channels per group** (gpc128 - mobilenet-swish): +7.83 pp")
