@@ -52,7 +52,8 @@ from .significance import ALPHA, mcnemar_exact, p_text, paired_bootstrap_ci, see
 from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",
-           "EQUAL_ACTIVATION", "ALL_CONTRASTS", "GROUP_INTROS", "SECONDARY_INTRO", "Contrast",
+           "EQUAL_ACTIVATION", "ALL_CONTRASTS", "GROUP_INTROS", "SECONDARY_INTRO", "TABLE_COLUMNS",
+           "Contrast",
            "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
            "extra_sections", "plot_ablation"]
 
@@ -60,6 +61,10 @@ __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECON
 ABLATION_VARIANTS = ("mobilenet", "mobilenet-swish", "gpc16", "gpc16-relu6",
                      "gpc16-no-interleave", "gpc16-no-sum", "gpc16-k-only")
 ABLATION_ONLY = ABLATION_VARIANTS[1:2] + ABLATION_VARIANTS[3:]
+
+# the columns of `ablation_table` that the summary and its notebook show
+TABLE_COLUMNS = ["Architecture", "Isolates", "Seeds", "Parameters", "MACs (M)",
+                 "Test accuracy %", "Test accuracy per seed %"]
 
 # the accuracy cell of a variant without a complete run
 NOT_RUN = "no complete run yet"

@@ -18,6 +18,7 @@ from .ablation import (
     ABLATION_VARIANTS,
     CONTRASTS,
     SECONDARY_INTRO,
+    TABLE_COLUMNS,
     ablation_table,
     contrast_statements,
     contrast_tests,
@@ -65,7 +66,7 @@ from .summary_text import (
 from .tables import accuracy_text, csv_text, format_markdown, runs_table, summary_table, tables_markdown
 
 __all__ = [
-    "ABLATION_VARIANTS", "CONTRASTS", "SECONDARY_INTRO", "ablation_table", "contrast_statements", "contrast_tests",
+    "ABLATION_VARIANTS", "CONTRASTS", "SECONDARY_INTRO", "TABLE_COLUMNS", "ablation_table", "contrast_statements", "contrast_tests",
     "extra_sections", "plot_ablation", "split_ablation",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",

@@ -236,9 +236,7 @@ def ablation_markdown(ablation_df: pd.DataFrame, per_seed: pd.DataFrame,
              "each contrast is *with the part - without it*, between runs with the same seed, "
              "on the same test images: the exact McNemar test per seed, and a 95% paired "
              "bootstrap interval of the mean difference over seeds that resamples test images.",
-             "", format_markdown(ablation_df.reset_index(), [
-                 "Architecture", "Isolates", "Seeds", "Parameters", "MACs (M)",
-                 "Test accuracy %", "Test accuracy per seed %"]), ""]
+             "", format_markdown(ablation_df.reset_index(), abl.TABLE_COLUMNS), ""]
     statements = abl.contrast_statements(per_seed, contrasts)
     lines += [f"- {s}" for s in statements] or ["No contrast has complete runs of both variants."]
     lines += [f"- {n}" for n in contrasts.attrs.get("notes", [])]
