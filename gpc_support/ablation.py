@@ -261,12 +261,15 @@ def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
              else pd.Series(True, index=summary.index))
     chosen = flags == primary
     if group is not None:
+        if group != "primary" and group not in GROUP_INTROS:
+            raise ValueError(f"group must be 'primary' or one of {sorted(GROUP_INTROS)}, "
+                             f"got {group!r}")
         groups = (summary["group"] if "group" in summary
                   else flags.map({True: "primary", False: "rest of block"}))
         chosen = groups == group
     lines = []
     for name, row in summary[chosen].iterrows():
-        group = per_seed[per_seed["contrast"] == name]
+        rows = per_seed[per_seed["contrast"] == name]
         n = int(row["seeds"])
         excludes_zero = row["ci_low pp"] > 0 or row["ci_high pp"] < 0
         hits = int(row["significant seeds"])
@@ -278,7 +281,7 @@ def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
         else:
             verdict = "no difference this study can resolve"
         per = "; ".join(f"seed {s}: {d:+.2f} pp, {p_text(p)}"
-                        for s, d, p in zip(group["seed"], group["diff pp"], group["p"]))
+                        for s, d, p in zip(rows["seed"], rows["diff pp"], rows["p"]))
         sd = "" if pd.isna(row["sd diff pp"]) else f", sd over seeds {row['sd diff pp']:.2f} pp"
         lines.append(
             f"**{name}** ({row['difference']}): {row['mean diff pp']:+.2f} pp "

@@ -176,6 +176,9 @@ def test_secondary_comparisons_are_listed_apart(ablation_folder):
     old = summary[summary["group"] != "equal activation"].drop(columns="group")
     assert abl.contrast_statements(per_seed, old, primary=False) == two
     assert abl.extra_sections(per_seed, old) == [(abl.SECONDARY_INTRO, two)]
+    assert abl.contrast_statements(per_seed, summary, group="primary") == five
+    with pytest.raises(ValueError, match="group must be 'primary' or one of"):
+        abl.contrast_statements(per_seed, summary, group="secondary")
     # the summary says them after the five
     write_summary(load_results(ablation_folder), ablation_folder)
     text = (ablation_folder / "summary" / "summary.md").read_text()
