@@ -66,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: keras.datasets.cifar10, which downloads)")
     p.add_argument("--channels", default="base,16,32,64,128",
                    help="comma-separated variants: base (MobileNet), channels per group, "
-                        "or ablation variants (mobilenet-swish, gpc16-relu6, gpc16-no-interleave, "
-                        "gpc16-no-sum, gpc16-k-only) (default: base,16,32,64,128)")
+                        "ablation variants (mobilenet-swish, gpc16-relu6, gpc16-no-interleave, "
+                        "gpc16-no-sum, gpc16-k-only, gpc16-k-interleave), or thinner MobileNets "
+                        "(mobilenet-a0.5, mobilenet-swish-a0.25, ...) (default: base,16,32,64,128)")
     p.add_argument("--seeds", default=None,
                    help="comma-separated seeds, one run per (variant, seed) (default: 0)")
     p.add_argument("--seed", default=None, help="one seed (the same as --seeds N)")
@@ -107,7 +108,8 @@ def parse_channels(text: str) -> list:
                 f"--channels: {item!r} is not a variant; use 'base' (MobileNet), a positive "
                 "integer number of channels per group (16, 32, 64, 128), or an ablation "
                 "variant: mobilenet-swish, gpc16-relu6, gpc16-no-interleave, gpc16-no-sum, "
-                "gpc16-k-only") from None
+                "gpc16-k-only, gpc16-k-interleave, or a thinner MobileNet: mobilenet-a<alpha>, "
+                "mobilenet-swish-a<alpha> with 0 < alpha <= 1 (0.25, 0.5, 0.75)") from None
         if value not in result:
             result.append(value)
     return result

@@ -3,7 +3,10 @@
 `build_model(channels=None)` is the MobileNet v1 baseline (the layout of
 `keras.applications.MobileNet(weights=None, classes=10)`);
 `build_model(channels=16)` (32, 64, 128, or any positive integer) is
-gpcMobileNet with that many input channels per group.
+gpcMobileNet with that many input channels per group.  Named variants add
+the ablation networks (`ABLATIONS`) and the thinner MobileNets of the fair
+baseline, 'mobilenet-a0.5' / 'mobilenet-swish-a0.5' (width multiplier 0.5,
+with the channel rounding of `keras.applications.MobileNet(alpha=...)`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "POINTWISE_FILTERS",
     "STRIDE2_BLOCKS",
     "REPORT_CHANNELS",
+    "WIDTHS",
     "build_model",
     "check_channels",
     "variant_name",
@@ -37,6 +41,9 @@ POINTWISE_FILTERS = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024,
 STRIDE2_BLOCKS = frozenset({2, 4, 6, 12})
 # The channel settings of the report's Table 6.1.
 REPORT_CHANNELS = (16, 32, 64, 128)
+# The width multipliers of the fair baseline: MobileNet made thinner instead
+# of grouped, the budget cut MobileNet itself offers.
+WIDTHS = (0.25, 0.5, 0.75)
 
 
 # Ablation variants (issue 14): each changes ONE part of a network, so the
@@ -47,6 +54,8 @@ ABLATIONS = {
     "no-interleave": "the D6 block without the interleave: K -> L -> + K",
     "no-sum": "the D6 block without the sum: K -> interleave -> L, output L",
     "k-only": "the grouped convolution K alone: no interleave, no L",
+    "k-interleave": "K and the interleave, no L and no sum: channels cross groups at "
+                    "every block, as in ShuffleNet",
 }
 
 
@@ -61,46 +70,73 @@ class Variant:
     second_conv: bool = True         # L, where the block does not expand channels
     residual_sum: bool = True        # output L + K instead of L alone
     ablation: str | None = None
+    alpha: float = 1.0               # width multiplier of the dense networks
+
+    @property
+    def family(self) -> str:
+        """'mobilenet', 'mobilenet-swish' (dense, any width), 'gpc' or 'ablation'."""
+        if self.channels is None:
+            return "mobilenet" if self.activation == "relu6" else "mobilenet-swish"
+        return "gpc" if self.ablation is None else "ablation"
 
     @property
     def name(self) -> str:
         if self.channels is None:
-            return "mobilenet" if self.ablation is None else self.ablation
+            return self.family + ("" if self.alpha == 1 else f"-a{self.alpha:g}")
         base = f"gpc{self.channels}"
         return base if self.ablation is None else f"{base}-{self.ablation}"
 
     @property
     def label(self) -> str:
         if self.channels is None:
-            return "MobileNet" if self.ablation is None else "MobileNet-swish"
+            base = "MobileNet" if self.family == "mobilenet" else "MobileNet-swish"
+            return base if self.alpha == 1 else f"{base} \u00d7{self.alpha:g}"
         base = f"gpcMobileNet {self.channels} Channels"
         return base if self.ablation is None else f"{base} ({self.ablation})"
 
 
-_GPC_NAME = re.compile(r"gpc(\d+)(?:-(relu6|no-interleave|no-sum|k-only))?")
+_GPC_NAME = re.compile(r"gpc(\d+)(?:-(relu6|no-interleave|no-sum|k-only|k-interleave))?")
+_DENSE_NAME = re.compile(r"(mobilenet|mobilenet-swish)(?:-a(\d*\.?\d+))?")
 
 
 def _allowed() -> str:
     return ("None or 'mobilenet' (the MobileNet baseline), a positive integer number of "
             "channels per group such as 16, 32, 64 or 128, 'gpc<ch>', 'mobilenet-swish', "
-            "or 'gpc<ch>-relu6' / 'gpc<ch>-no-interleave' / 'gpc<ch>-no-sum' / 'gpc<ch>-k-only'")
+            "a thinner MobileNet 'mobilenet-a<alpha>' / 'mobilenet-swish-a<alpha>' with "
+            "0 < alpha <= 1 (such as 0.25, 0.5, 0.75), "
+            "or 'gpc<ch>-relu6' / 'gpc<ch>-no-interleave' / 'gpc<ch>-no-sum' / "
+            "'gpc<ch>-k-only' / 'gpc<ch>-k-interleave'")
+
+
+def _dense_name(family: str, alpha_text: str | None, original):
+    """Canonical name of a dense variant: None for the full-width MobileNet,
+    'mobilenet-swish', or 'mobilenet-a0.5' / 'mobilenet-swish-a0.5'."""
+    alpha = 1.0 if alpha_text is None else float(alpha_text)
+    if not 0 < alpha <= 1 or int(32 * alpha) < 1:
+        raise ValueError(f"channels must be {_allowed()}; got {original!r} "
+                         f"(the width multiplier must be in (0, 1])")
+    if alpha == 1:
+        return None if family == "mobilenet" else family
+    return f"{family}-a{alpha:g}"
 
 
 def check_channels(channels):
     """Canonical form of a variant: None, a positive int, or an ablation name.
 
-    None / 'mobilenet' / 'base' -> None; 16 or 'gpc16' -> 16; the ablation
-    names ('mobilenet-swish', 'gpc16-relu6', ...) -> that name, lower case.
+    None / 'mobilenet' / 'base' / 'mobilenet-a1' -> None; 16 or 'gpc16' -> 16;
+    the other names ('mobilenet-swish', 'mobilenet-a0.50', 'gpc16-relu6', ...)
+    -> their canonical name, lower case ('mobilenet-a0.5').
     Raises ValueError naming what is allowed otherwise.
     """
     if channels is None:
         return None
     if isinstance(channels, str):
         text = channels.strip().lower()
-        if text in ("mobilenet", "base", "baseline"):
+        if text in ("base", "baseline"):
             return None
-        if text == "mobilenet-swish":
-            return text
+        dense = _DENSE_NAME.fullmatch(text)
+        if dense:
+            return _dense_name(dense.group(1), dense.group(2), channels)
         match = _GPC_NAME.fullmatch(text)
         if match and int(match.group(1)) >= 1:
             return text if match.group(2) else int(match.group(1))
@@ -121,8 +157,12 @@ def parse_variant(channels) -> Variant:
         return Variant(None, activation="relu6")
     if isinstance(channels, int):
         return Variant(channels)
-    if channels == "mobilenet-swish":
-        return Variant(None, activation="swish", ablation="mobilenet-swish")
+    dense = _DENSE_NAME.fullmatch(channels)
+    if dense:
+        alpha = 1.0 if dense.group(2) is None else float(dense.group(2))
+        if dense.group(1) == "mobilenet":
+            return Variant(None, activation="relu6", alpha=alpha)
+        return Variant(None, activation="swish", ablation="mobilenet-swish", alpha=alpha)
     match = _GPC_NAME.fullmatch(channels)
     ch, part = int(match.group(1)), match.group(2)
     return {
@@ -130,6 +170,7 @@ def parse_variant(channels) -> Variant:
         "no-interleave": Variant(ch, interleave=False, ablation=part),
         "no-sum": Variant(ch, residual_sum=False, ablation=part),
         "k-only": Variant(ch, interleave=False, second_conv=False, ablation=part),
+        "k-interleave": Variant(ch, second_conv=False, residual_sum=False, ablation=part),
     }[part]
 
 
@@ -139,7 +180,7 @@ def variant_name(channels) -> str:
 
 
 def variant_label(channels) -> str:
-    """Report-style name: 'MobileNet' or 'gpcMobileNet 16 Channels'."""
+    """Report-style name: 'MobileNet', 'MobileNet \u00d70.5' or 'gpcMobileNet 16 Channels'."""
     return parse_variant(channels).label
 
 
@@ -171,8 +212,10 @@ def build_model(
         channels: None for the baseline, otherwise the minimum number of input
             channels per group of every grouped pointwise convolution; or an
             ablation variant by name ('mobilenet-swish', 'gpc16-relu6',
-            'gpc16-no-interleave', 'gpc16-no-sum', 'gpc16-k-only'; see
-            `ABLATIONS`).
+            'gpc16-no-interleave', 'gpc16-no-sum', 'gpc16-k-only',
+            'gpc16-k-interleave'; see `ABLATIONS`); or a thinner MobileNet,
+            'mobilenet-a0.5' / 'mobilenet-swish-a0.5' (any width multiplier
+            in (0, 1]).
         input_shape: image size the model takes, (H, W, 3).
         classes: number of output classes (softmax output, float32).
         pointwise_block: for the gpc variants, the function that builds a D6
@@ -194,7 +237,12 @@ def build_model(
     # their pointwise D6 blocks (SPEC.md section 2).
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="conv1_pad")(inputs)
-    x = layers.Conv2D(32, 3, strides=2, padding="valid", use_bias=False, name="conv1")(x)
+    # Width as keras.applications.MobileNet(alpha=...): every layer's filters
+    # int(filters * alpha), rounded down.
+    def width(filters: int) -> int:
+        return int(filters * variant.alpha)
+
+    x = layers.Conv2D(width(32), 3, strides=2, padding="valid", use_bias=False, name="conv1")(x)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.ReLU(6.0, name="conv1_relu")(x)
 
@@ -209,7 +257,8 @@ def build_model(
         x = layers.BatchNormalization(name=f"conv_dw_{block}_bn")(x)
         x = layers.ReLU(6.0, name=f"conv_dw_{block}_relu")(x)
         if baseline:
-            x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block}")(x)
+            x = layers.Conv2D(width(filters), 1, padding="same", use_bias=False,
+                              name=f"conv_pw_{block}")(x)
             x = layers.BatchNormalization(name=f"conv_pw_{block}_bn")(x)
             if variant.activation == "relu6":
                 x = layers.ReLU(6.0, name=f"conv_pw_{block}_relu")(x)
@@ -224,15 +273,17 @@ def build_model(
                           second_conv=variant.second_conv, residual_sum=variant.residual_sum)
 
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = layers.Reshape((1, 1, POINTWISE_FILTERS[-1]), name="reshape_1")(x)
+    x = layers.Reshape((1, 1, width(POINTWISE_FILTERS[-1])), name="reshape_1")(x)
     x = layers.Dropout(0.001, name="dropout")(x)
     x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
     x = layers.Reshape((classes,), name="reshape_2")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="predictions")(x)
-    if variant.ablation is None:
-        name = "mobilenet_v1" if baseline else f"gpc_mobilenet_v1_{variant.channels}ch"
+    if variant.name == "mobilenet":
+        name = "mobilenet_v1"
+    elif variant.family == "gpc":
+        name = f"gpc_mobilenet_v1_{variant.channels}ch"
     else:
-        name = variant.name.replace("-", "_")
+        name = variant.name.replace("-", "_").replace(".", "_")
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -248,9 +299,10 @@ def block_table(channels, input_size: int = 224) -> list[dict]:
 
     variant = parse_variant(channels)
     rows = []
-    c_in = 32
+    c_in = int(32 * variant.alpha)
     size = (input_size + 1) // 2
     for block, filters in enumerate(POINTWISE_FILTERS, start=1):
+        filters = int(filters * variant.alpha)
         if block in STRIDE2_BLOCKS:
             size = (size + 1) // 2
         if variant.channels is None:
