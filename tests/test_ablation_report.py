@@ -45,7 +45,8 @@ def test_split_keeps_the_main_study_apart(ablation_folder):
     results = load_results(ablation_folder)
     main, ablation = abl.split_ablation(results)
     assert list(main) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]
-    assert list(ablation) == list(abl.ABLATION_VARIANTS)
+    # a variant added later is in the table only once the folder has runs of it
+    assert list(ablation) == [v for v in abl.ABLATION_VARIANTS if v not in abl.LATER_VARIANTS]
     assert ablation["gpc16"] is results["gpc16"]
     # a folder without ablation runs has no ablation
     only_main = {k: v for k, v in results.items() if k in main}
