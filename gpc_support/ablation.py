@@ -22,8 +22,16 @@ Four more (`EQUAL_ACTIVATION`) set each gpc network of the main study
 against MobileNet-swish: both have swish after each pointwise BatchNorm, so
 what is left between them is the D6 block in place of the dense pointwise
 convolution.  They need the main study's gpc32/64/128 runs
-(`contrast_tests(..., others=main)`).  All are tested the same way; the
-figure keeps the five.
+(`contrast_tests(..., others=main)`).  Two more (`MIXING`) need the variant
+gpc16-k-interleave (K and the interleave, no L, no sum): what mixing across
+groups adds to K alone (gpc16-k-interleave - gpc16-k-only), and what L and
+the sum add on top of it (gpc16 - gpc16-k-interleave); until its runs exist
+they are skipped.  All are tested the same way; the figure keeps the five.
+
+All the contrasts are one family declared in advance: their seed-to-seed
+variance is pooled and their p-values are Holm-adjusted together
+(`gpc_support.significance.family_tests`), and each gets one verdict,
+'holds' or 'not resolved'.
 
 - `split_ablation(results)`: the main study's runs and the ablation's;
 - `ablation_table(results)`: one row per variant (size, MACs, test accuracy
@@ -31,9 +39,10 @@ figure keeps the five.
 - `contrast_tests(results)`: per contrast and shared seed, the exact McNemar
   p-value and a 95% paired bootstrap interval (`gpc_support.significance`);
   and per contrast over all shared seeds: the mean difference, its
-  seed-to-seed sd, and a 95% paired bootstrap interval of the mean
-  difference that resamples test images (each image keeps its outcomes in
-  every seed and both networks);
+  seed-to-seed sd, a 95% paired bootstrap interval of the mean difference
+  that resamples test images only (the measurement noise of one test set),
+  and the interval, p-value, Holm-adjusted p-value and verdict that carry
+  both the seeds and the test images;
 - `contrast_statements`, `extra_sections`, `plot_ablation`: the result in
   words (the five; the other comparisons group by group) and one figure.
 
@@ -48,19 +57,22 @@ import numpy as np
 import pandas as pd
 
 from .runs import RunResult, load_predictions, short_name
-from .significance import ALPHA, mcnemar_exact, p_text, paired_bootstrap_ci, seed_mean_ci
+from .significance import (ALPHA, FAMILY_COLUMNS, claim_text, family_tests, mcnemar_exact, p_text,
+                           paired_bootstrap_ci, seed_mean_ci)
 from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",
-           "EQUAL_ACTIVATION", "ALL_CONTRASTS", "GROUP_INTROS", "SECONDARY_INTRO", "TABLE_COLUMNS",
+           "EQUAL_ACTIVATION", "MIXING", "LATER_VARIANTS", "ALL_CONTRASTS", "GROUP_INTROS", "SECONDARY_INTRO", "TABLE_COLUMNS",
            "Contrast",
            "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
            "extra_sections", "plot_ablation"]
 
 # table order: each reference followed by what is taken from it
 ABLATION_VARIANTS = ("mobilenet", "mobilenet-swish", "gpc16", "gpc16-relu6",
-                     "gpc16-no-interleave", "gpc16-no-sum", "gpc16-k-only")
+                     "gpc16-no-interleave", "gpc16-no-sum", "gpc16-k-only", "gpc16-k-interleave")
 ABLATION_ONLY = ABLATION_VARIANTS[1:2] + ABLATION_VARIANTS[3:]
+# added to the ablation after its first runs: in the table only once a folder holds its runs
+LATER_VARIANTS = ("gpc16-k-interleave",)
 
 # the columns of `ablation_table` that the summary and its notebook show
 TABLE_COLUMNS = ["Architecture", "Isolates", "Seeds", "Parameters", "MACs (M)",
@@ -77,6 +89,7 @@ ISOLATES = {
     "gpc16-no-interleave": "interleave: K -> L -> + K",
     "gpc16-no-sum": "the sum: K -> interleave -> L, output L",
     "gpc16-k-only": "grouping alone: grouped K, no interleave, no L",
+    "gpc16-k-interleave": "mixing across groups: K -> interleave, no L, no sum",
 }
 
 
@@ -112,8 +125,13 @@ SECONDARY = (
 EQUAL_ACTIVATION = tuple(
     Contrast(f"{n} channels per group", f"gpc{n}", "mobilenet-swish", "equal activation")
     for n in (16, 32, 64, 128))
+# what the interleave's mixing across groups adds to K alone, and L and the sum on top of it
+MIXING = (
+    Contrast("mixing across groups", "gpc16-k-interleave", "gpc16-k-only", "mixing"),
+    Contrast("L and the sum on top of mixing", "gpc16", "gpc16-k-interleave", "mixing"),
+)
 # the order fixes each comparison's bootstrap seed: new ones go at the end
-ALL_CONTRASTS = CONTRASTS + SECONDARY + EQUAL_ACTIVATION
+ALL_CONTRASTS = CONTRASTS + SECONDARY + EQUAL_ACTIVATION + MIXING
 # what introduces each group of comparisons beyond the five wherever they are shown
 SECONDARY_INTRO = ("Beyond the five contrasts, what the rest of the block adds to K alone "
                    "(same runs, same tests):")
@@ -123,13 +141,18 @@ GROUP_INTROS = {
         "The gpc networks against MobileNet with the same activation (swish after each "
         "pointwise BatchNorm in both; ReLU6 elsewhere): the part is the D6 block in place of "
         "the dense pointwise convolution (same seeds, same tests):"),
+    "mixing": (
+        "What the interleave's mixing across groups adds to K alone, and what L and the sum add "
+        "on top of K and the interleave (gpc16-k-interleave: K -> interleave, no L, no sum; same "
+        "seeds, same tests):"),
 }
 
 
 def split_ablation(results: dict[str, list[RunResult]]):
     """(main, ablation): `main` without the ablation-only variants; `ablation`
-    the seven variants of the ablation, in table order, when the folder holds
-    any ablation-only variant, else {}."""
+    the variants of the ablation, in table order (those of `LATER_VARIANTS`
+    only when the folder has them), when the folder holds any ablation-only
+    variant, else {}."""
     main = {k: v for k, v in results.items() if k not in ABLATION_ONLY}
     present = [k for k in ABLATION_ONLY if k in results
                and any(r.status != "missing" for r in results[k])]
@@ -137,6 +160,8 @@ def split_ablation(results: dict[str, list[RunResult]]):
         return main, {}
     ablation = {}
     for name in ABLATION_VARIANTS:
+        if name in LATER_VARIANTS and name not in results:
+            continue
         if name in results:
             ablation[name] = results[name]
         else:
@@ -197,16 +222,20 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
     per_seed: contrast, with, without, seed, images, acc_with %, acc_without %,
     diff pp, only_with, only_without, p (exact McNemar), ci_low pp, ci_high pp,
     significant.
-    summary (index: contrast): difference, seeds, mean diff pp, sd diff pp
-    (over seeds, ddof=1), ci_low pp / ci_high pp (95% paired bootstrap of the
-    mean difference over test images), significant seeds, same sign, primary
-    (True for the five `CONTRASTS`), group (`Contrast.group`).
+    summary (index: contrast): difference (the direction: with - without),
+    seeds, mean diff pp, sd diff pp (over seeds, ddof=1), ci_low pp /
+    ci_high pp (95% paired bootstrap of the mean difference over test images
+    only: the measurement noise of one test set), significant seeds, same
+    sign, primary (True for the five `CONTRASTS`), group (`Contrast.group`),
+    and `FAMILY_COLUMNS` (seed_ci_low pp, seed_ci_high pp, seed_p: over seeds
+    and test images; p_holm within all contrasts tested; verdict; seeds
+    needed).  Contrasts whose variants have no shared seed are left out.
     `summary.attrs["notes"]`: contrasts that could not be tested and why.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
     outcomes = {name: _outcomes_by_seed(runs) for name, runs in {**(others or {}), **ablation}.items()}
-    rows, summary, notes = [], [], []
+    rows, summary, notes, family = [], [], [], []
     for index, c in enumerate(ALL_CONTRASTS):
         w, o = outcomes.get(c.with_part, {}), outcomes.get(c.without, {})
         seeds = sorted(set(w) & set(o))
@@ -237,12 +266,20 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                         "significant seeds": int(sum(r["significant"] for r in mine)),
                         "same sign": bool((diffs > 0).all() or (diffs < 0).all()),
                         "primary": c in CONTRASTS, "group": c.group})
+        if len({len(w[s][1]) for s in seeds}) == 1:
+            family.append(((c.without, c.with_part),
+                           np.array([w[s][1] for s in seeds], dtype=np.float64)
+                           - np.array([o[s][1] for s in seeds], dtype=np.float64), summary[-1]))
+    # every contrast is one family: seed variance pooled, p-values Holm-adjusted together
+    for (_, _, row), test in zip(family, family_tests([(p, d) for p, d, _ in family], alpha)):
+        row.update({k: test[k] for k in FAMILY_COLUMNS})
     per_seed = pd.DataFrame(rows, columns=[
         "contrast", "with", "without", "seed", "images", "acc_with %", "acc_without %", "diff pp",
         "only_with", "only_without", "p", "ci_low pp", "ci_high pp", "significant"])
     summary_df = pd.DataFrame(summary, columns=[
         "contrast", "difference", "seeds", "mean diff pp", "sd diff pp", "ci_low pp",
-        "ci_high pp", "significant seeds", "same sign", "primary", "group"]).set_index("contrast")
+        "ci_high pp", "significant seeds", "same sign", "primary", "group", *FAMILY_COLUMNS]
+                              ).set_index("contrast")
     for df in (per_seed, summary_df):
         df.attrs["notes"] = notes
         df.attrs["alpha"] = alpha
@@ -255,7 +292,9 @@ def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
     the others (`primary=False`), or one group of them (`group`, a key of
     `GROUP_INTROS`).  A summary without the "primary" column (written before
     it existed) holds only the five; one without "group" has only the
-    "rest of block" comparisons beside them."""
+    "rest of block" comparisons beside them.  Each sentence leads with the
+    contrast's verdict ('holds' or 'not resolved'); a table without verdicts
+    (written by older code) is a ValueError."""
     alpha = summary.attrs.get("alpha", ALPHA)
     flags = (summary["primary"].astype(str).str.lower() == "true" if "primary" in summary
              else pd.Series(True, index=summary.index))
@@ -271,23 +310,22 @@ def contrast_statements(per_seed: pd.DataFrame, summary: pd.DataFrame,
     for name, row in summary[chosen].iterrows():
         rows = per_seed[per_seed["contrast"] == name]
         n = int(row["seeds"])
-        excludes_zero = row["ci_low pp"] > 0 or row["ci_high pp"] < 0
         hits = int(row["significant seeds"])
-        if excludes_zero and hits == n and row["same sign"]:
-            verdict = ("the part helps" if row["mean diff pp"] > 0 else "the part hurts")
-        elif excludes_zero and row["same sign"]:
-            verdict = ("probably helps" if row["mean diff pp"] > 0 else "probably hurts") + \
-                      " (the pooled interval excludes zero, not every seed is significant)"
-        else:
-            verdict = "no difference this study can resolve"
+        if "verdict" not in row or pd.isna(row.get("verdict")):
+            raise ValueError(f"the contrasts table has no verdict for {name!r}: it was written "
+                             "before verdicts existed; rebuild the summary")
+        direction = ""
+        if row["verdict"] == "holds":
+            direction = ": the part helps" if row["mean diff pp"] > 0 else ": the part hurts"
         per = "; ".join(f"seed {s}: {d:+.2f} pp, {p_text(p)}"
                         for s, d, p in zip(rows["seed"], rows["diff pp"], rows["p"]))
         sd = "" if pd.isna(row["sd diff pp"]) else f", sd over seeds {row['sd diff pp']:.2f} pp"
         lines.append(
-            f"**{name}** ({row['difference']}): {row['mean diff pp']:+.2f} pp "
-            f"(mean of {n} seed{'s' if n > 1 else ''}{sd}; 95% paired bootstrap interval "
-            f"{row['ci_low pp']:+.2f} to {row['ci_high pp']:+.2f} pp; exact McNemar "
-            f"p < {alpha:g} in {hits} of {n}: {per}) — {verdict}.")
+            f"**{name}** ({row['difference']}): {row['mean diff pp']:+.2f} pp, "
+            f"{claim_text({**row.to_dict(), 'seeds': n}, direction)}; mean of {n} "
+            f"seed{'s' if n > 1 else ''}{sd}; test images alone (the measurement noise of one "
+            f"test set): 95% bootstrap {row['ci_low pp']:+.2f} to {row['ci_high pp']:+.2f} pp; "
+            f"exact McNemar p < {alpha:g} in {hits} of {n}: {per}.")
     return lines
 
 

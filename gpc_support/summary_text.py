@@ -2,9 +2,11 @@
 
 - `summary_markdown(...)`: the text of `summary.md`: what was run (profile,
   data, networks, seeds), Table 6.1 with mean +- sd, every seed's result, which
-  differences hold (paired tests), what the report's computation counts;
+  differences hold (paired tests, one verdict per claim), what the report's
+  computation counts;
 - `write_summary(results, results_dir, ...)`: `summary.md`, `summary.csv`,
-  `runs.csv`, `pairs.csv` and the figures (PNG + SVG) in
+  `runs.csv`, `pairs.csv` (with the ablation `ablation.csv`, `contrasts.csv`,
+  `contrasts_per_seed.csv`) and the figures (PNG + SVG) in
   `<results_dir>/summary/`, each written atomically; it writes NOTHING when
   the folder holds no run, or fewer complete runs than the summary already
   there (`SummaryRefused` says why), so a summary is never replaced by an
@@ -203,14 +205,19 @@ def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, r
     if statements:
         lines += [f"Paired tests on the {int(tests['images'].iloc[0]):,} test images, for each pair "
                   "of adjacent variants and each gpc variant against MobileNet, between runs with "
-                  "the same seed: the exact McNemar test (a two-sided binomial test, "
-                  "scipy.stats.binomtest, of the images only one of the two networks gets right) "
-                  f"at p < {tests.attrs.get('alpha', ALPHA):g}, and a 95% paired bootstrap "
-                  "interval of the accuracy difference (scipy.stats.bootstrap); where the pair "
-                  "shares several seeds, also the seed-to-seed sd and a 95% bootstrap interval "
-                  "of the mean difference that resamples test images (each image with its "
-                  "outcomes in every seed). Differences are later minus earlier variant, in "
-                  "percentage points (pp).", ""]
+                  "the same seed. Differences are later minus earlier variant (b - a), in "
+                  "percentage points (pp). Each claim gets one verdict, *holds* or *not "
+                  "resolved*, from a test of the mean difference over seeds that carries both "
+                  "sources of variation, the training seeds and the test images (seed-to-seed "
+                  "variance pooled over these pairs, plus the test-image variance; "
+                  "docs/statistics.md), with Holm's correction over these pairs (one family) at "
+                  f"{tests.attrs.get('alpha', ALPHA):g}; the interval is the unadjusted 95% "
+                  "interval of that test. Where a difference is not resolved, the number of "
+                  "seeds that would resolve a difference of its size and spread (power 0.8). "
+                  "Beside it, the measurement noise of one test set: the exact McNemar test per "
+                  "seed (scipy.stats.binomtest of the images only one of the two networks gets "
+                  "right) and a 95% bootstrap interval of the mean difference that resamples "
+                  "test images only (each image with its outcomes in every seed).", ""]
         lines += [f"- {s}" for s in statements]
     else:
         lines += ["No pair of variants has complete runs with the same seed and saved test "
@@ -234,8 +241,12 @@ def ablation_markdown(ablation_df: pd.DataFrame, per_seed: pd.DataFrame,
     lines = ["## Ablation: which part of the D6 block does what", "",
              "Each variant takes one part from gpcMobileNet 16 (or adds swish to MobileNet); "
              "each contrast is *with the part - without it*, between runs with the same seed, "
-             "on the same test images: the exact McNemar test per seed, and a 95% paired "
-             "bootstrap interval of the mean difference over seeds that resamples test images.",
+             "on the same test images. Each gets one verdict, *holds* or *not resolved*, from a "
+             "test of the mean difference over seeds that carries the training seeds and the "
+             "test images (seed-to-seed variance pooled over all the contrasts; "
+             "docs/statistics.md), Holm-corrected over all the contrasts (one family); beside "
+             "it, the measurement noise of one test set: the exact McNemar test per seed and a "
+             "95% bootstrap interval of the mean difference that resamples test images only.",
              "", format_markdown(ablation_df.reset_index(), abl.TABLE_COLUMNS), ""]
     statements = abl.contrast_statements(per_seed, contrasts)
     lines += [f"- {s}" for s in statements] or ["No contrast has complete runs of both variants."]

@@ -64,7 +64,7 @@ _DECIMALS = {
     "Training time (min)": 1, "Images per second": 0,
 }
 _INTEGER_COLUMNS = ("Parameters", "Seeds", "Image size", "seed", "Best epoch", "images",
-                    "only_a", "only_b")
+                    "only_a", "only_b", "seeds needed")
 
 
 def _is_number(value) -> bool:
@@ -309,8 +309,8 @@ def csv_text(df: pd.DataFrame, index: bool = True) -> str:
     for column in out.columns:
         if column in _INTEGER_COLUMNS and pd.api.types.is_numeric_dtype(out[column].dtype):
             out[column] = pd.array([None if pd.isna(v) else int(v) for v in out[column]], dtype="Int64")
-        elif column == "p":  # p-values: three significant digits, however small
-            out[column] = [float(f"{v:.3g}") for v in out[column]]
+        elif column in ("p", "seed_p", "p_holm"):  # p-values: three significant digits
+            out[column] = [v if pd.isna(v) else float(f"{v:.3g}") for v in out[column]]
         elif pd.api.types.is_float_dtype(out[column].dtype):
             decimals = _DECIMALS.get(str(column), 2)
             out[column] = out[column].round(decimals)

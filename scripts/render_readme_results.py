@@ -11,13 +11,17 @@ The section between `<!-- results:<profile>:start -->` and
 `<!-- results:<profile>:end -->` is replaced by a table (mean ± sd over
 seeds), the paired-test statements and the figures, all read from
 `results/<profile>/summary/` (summary.csv, runs.csv, pairs.csv), so the
-README says what the summary says and is never typed by hand.
+README says what the summary says and is never typed by hand.  Every
+comparison is stated with its verdict (pairs.csv / contrasts.csv); a
+statement that says "holds" for a claim whose verdict is 'not resolved', or
+a table without verdicts, stops the script (`RenderError`).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -27,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpc_support.ablation import contrast_statements, extra_sections  # noqa: E402
+from gpc_support.ablation import GROUP_INTROS, contrast_statements, extra_sections  # noqa: E402
 from gpc_support.report_values import JPEG_NOTE  # noqa: E402
-from gpc_support.significance import pair_statements  # noqa: E402
+from gpc_support.significance import ALPHA, FAMILY_COLUMNS, HOLDS, pair_statements  # noqa: E402
 from gpc_support.summary_text import FIGURES, OLD_NETWORKS_TEXT  # noqa: E402
 from gpc_support.tables import format_markdown  # noqa: E402
 
@@ -92,6 +96,32 @@ def _times_per_seed(table: pd.DataFrame, results_rel: str) -> list[str]:
     return [f"{t} min" if isinstance(t, str) and t else "NA" for t in table[column]]
 
 
+def _require_verdicts(table: pd.DataFrame, name: str) -> None:
+    """A table without the verdict columns was built by older code: refuse it."""
+    missing = [c for c in FAMILY_COLUMNS if c not in table.columns]
+    if missing:
+        raise RenderError(f"{name} has no {', '.join(repr(c) for c in missing)} column: it was "
+                          "built by older code; rebuild the summary (python -m "
+                          "gpc_support.summary_notebook results/<profile>)")
+    holds = table["verdict"] == HOLDS
+    wrong = table[holds & ~(table["p_holm"] < ALPHA)]
+    if len(wrong):
+        raise RenderError(f"{name}: verdict 'holds' with a Holm-adjusted p-value not below "
+                          f"{ALPHA:g} ({len(wrong)} rows): the table contradicts itself")
+
+
+def checked_statements(statements: list[str], verdicts) -> list[str]:
+    """`statements` unchanged, after checking that none says "holds" where its
+    claim's verdict is not 'holds' (RenderError otherwise)."""
+    statements, verdicts = list(statements), list(verdicts)
+    if len(statements) != len(verdicts):
+        raise RenderError(f"{len(statements)} statements for {len(verdicts)} verdicts")
+    for line, word in zip(statements, verdicts):
+        if word != HOLDS and re.search(r"\bholds\b", line):
+            raise RenderError(f"a statement says 'holds' where the verdict is {word!r}: {line}")
+    return statements
+
+
 def render_section(results_dir, results_rel: str) -> str:
     """The markdown that goes between the markers, from `<results_dir>/summary/`;
     `results_rel` is how the README links to that folder (e.g. "results/cpu")."""
@@ -142,11 +172,17 @@ def render_section(results_dir, results_rel: str) -> str:
                               right=[c for c in shown.columns if c not in ("Architecture", "Per seed")]
                               ).rstrip(), ""]
     if len(pairs):
+        _require_verdicts(pairs, f"{results_rel}/summary/pairs.csv")
         pairs["significant"] = pairs["significant"].astype(str).str.lower() == "true"
-        lines += ["Which differences hold (exact McNemar test per seed on the paired test "
-                  "predictions, p < 0.05; 95% paired bootstrap interval, over several seeds of "
-                  "the mean difference, resampling test images; sd: seed to seed):", ""]
-        lines += [f"* {s}" for s in pair_statements(pairs)]
+        lines += ["Which differences hold: each claim's verdict (*holds* or *not resolved*) comes "
+                  "from a test of the mean difference over seeds that carries both the training "
+                  "seeds and the test images, Holm-corrected over these pairs "
+                  "([docs/statistics.md](docs/statistics.md)); the exact McNemar test per seed "
+                  "and the bootstrap over test images beside it measure one test set's noise "
+                  "only. Differences are b - a, in pp:", ""]
+        groups = pairs.groupby(["a", "b"], sort=False)
+        verdicts = [g["verdict"].iloc[0] for _, g in groups]
+        lines += [f"* {s}" for s in checked_statements(pair_statements(pairs), verdicts)]
         lines += [""]
     for stem in README_FIGURES:
         if (summary_dir / f"{stem}.png").is_file():
@@ -182,14 +218,24 @@ def render_ablation_section(results_dir, results_rel: str) -> str:
                                                               "Test accuracy % (mean ± sd)"]
                              ).rstrip(), ""]
     if len(contrasts):
+        _require_verdicts(contrasts, f"{results_rel}/summary/contrasts.csv")
         contrasts["same sign"] = contrasts["same sign"].astype(str).str.lower() == "true"
-        lines += ["What each part adds (*with the part - without it*; exact McNemar test per seed, "
-                  "p < 0.05; 95% paired bootstrap interval of the mean difference over test "
-                  "images):", ""]
-        lines += [f"* {s}" for s in contrast_statements(per_seed, contrasts)]
+        lines += ["What each part adds (*with the part - without it*, in pp). Each claim's verdict "
+                  "(*holds* or *not resolved*) comes from a test of the mean difference over "
+                  "seeds that carries both the training seeds and the test images, "
+                  "Holm-corrected over all the contrasts below "
+                  "([docs/statistics.md](docs/statistics.md)); the exact McNemar test per seed "
+                  "and the bootstrap over test images measure one test set's noise only:", ""]
+        primary = contrasts[contrasts["primary"].astype(str).str.lower() == "true"]
+        lines += [f"* {s}" for s in checked_statements(contrast_statements(per_seed, contrasts),
+                                                       primary["verdict"])]
         lines += [""]
-        for intro, statements in extra_sections(per_seed, contrasts):
-            lines += [intro, ""] + [f"* {s}" for s in statements] + [""]
+        for (intro, statements), group in zip(extra_sections(per_seed, contrasts),
+                                              [g for g in GROUP_INTROS
+                                               if (contrasts["group"] == g).any()]):
+            verdicts = contrasts.loc[contrasts["group"] == group, "verdict"]
+            lines += [intro, ""] + [f"* {s}" for s in checked_statements(statements, verdicts)]
+            lines += [""]
     else:
         lines += ["No contrast has complete runs of both its variants yet.", ""]
     if (summary_dir / "fig_ablation.png").is_file():

@@ -17,7 +17,7 @@ RIGHT = {
     "mobilenet": (600, 610, 590), "mobilenet-swish": (620, 640, 600),
     "gpc16": (560, 570, 565), "gpc16-relu6": (500, 505, 520),
     "gpc16-no-interleave": (550, 575, 560), "gpc16-no-sum": (530, 540, 520),
-    "gpc16-k-only": (450, 460, 455),
+    "gpc16-k-only": (450, 460, 455), "gpc16-k-interleave": (520, 515, 530),
 }
 # the main study's other gpc networks (for the equal-activation comparisons)
 RIGHT_MAIN = {"gpc32": (610, 600, 605), "gpc64": (615, 650, 600), "gpc128": (700, 705, 690)}
@@ -47,6 +47,10 @@ def test_split_keeps_the_main_study_apart(ablation_folder):
     assert list(main) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]
     assert list(ablation) == list(abl.ABLATION_VARIANTS)
     assert ablation["gpc16"] is results["gpc16"]
+    # a variant added later is in the table only once the folder has runs of it
+    earlier = {k: v for k, v in results.items() if k not in abl.LATER_VARIANTS}
+    assert list(abl.split_ablation(earlier)[1]) == [v for v in abl.ABLATION_VARIANTS
+                                                    if v not in abl.LATER_VARIANTS]
     # a folder without ablation runs has no ablation
     only_main = {k: v for k, v in results.items() if k in main}
     assert abl.split_ablation(only_main) == (only_main, {})
@@ -75,9 +79,16 @@ def test_contrasts_are_the_issues_differences_with_exact_tests(ablation_folder):
     main, ablation = abl.split_ablation(load_results(ablation_folder))
     per_seed, summary = abl.contrast_tests(ablation, n_resamples=500, others=main)
     assert list(summary.index) == [c.name for c in abl.ALL_CONTRASTS]
-    assert summary["primary"].tolist() == [True] * 5 + [False] * 6
+    assert summary["primary"].tolist() == [True] * 5 + [False] * 8
     assert summary["group"].tolist() == ["primary"] * 5 + ["rest of block"] * 2 + \
-        ["equal activation"] * 4
+        ["equal activation"] * 4 + ["mixing"] * 2
+    # the mixing contrasts come last, so the earlier ones keep their bootstrap seeds
+    assert [c.name for c in abl.ALL_CONTRASTS[-2:]] == ["mixing across groups",
+                                                        "L and the sum on top of mixing"]
+    assert summary.loc["mixing across groups", "difference"] == \
+        "gpc16-k-interleave - gpc16-k-only"
+    assert summary.loc["L and the sum on top of mixing", "difference"] == \
+        "gpc16 - gpc16-k-interleave"
     assert summary.loc["grouping", "difference"] == "gpc16-k-only - mobilenet-swish"
     assert summary.loc["activation, dense side", "difference"] == "mobilenet-swish - MobileNet"
     right = {**RIGHT, **RIGHT_MAIN}
@@ -106,7 +117,10 @@ def test_contrasts_are_the_issues_differences_with_exact_tests(ablation_folder):
     words = abl.contrast_statements(per_seed, summary)
     assert words[0].startswith("**activation, grouped side** (gpc16 - gpc16-relu6): +5.67 pp")
     assert "the part helps" in words[0]
-    assert "no difference this study can resolve" in words[2]
+    assert "the part helps" not in words[2] and ", not resolved (" in words[2]
+    assert set(summary["verdict"]) <= {"holds", "not resolved"}
+    assert summary.loc["activation, grouped side", "verdict"] == "holds"
+    assert summary.loc["interleave", "verdict"] == "not resolved"
 
 
 def test_a_missing_variant_is_said_not_tested(ablation_folder):
@@ -170,10 +184,11 @@ def test_secondary_comparisons_are_listed_apart(ablation_folder):
     assert two[1].startswith("**L and sum without the interleave** "
                              "(gpc16-no-interleave - gpc16-k-only): +10.67 pp")
     # a contrasts.csv written before the columns existed: the five only, then the five and two
-    older = summary[summary["group"] != "equal activation"].drop(columns=["primary", "group"])
+    first = summary["group"].isin(["primary", "rest of block"])
+    older = summary[first].drop(columns=["primary", "group"])
     assert abl.contrast_statements(per_seed, older) == five + two
     assert abl.contrast_statements(per_seed, older, primary=False) == []
-    old = summary[summary["group"] != "equal activation"].drop(columns="group")
+    old = summary[first].drop(columns="group")
     assert abl.contrast_statements(per_seed, old, primary=False) == two
     assert abl.extra_sections(per_seed, old) == [(abl.SECONDARY_INTRO, two)]
     assert abl.contrast_statements(per_seed, summary, group="primary") == five
@@ -188,7 +203,8 @@ def test_secondary_comparisons_are_listed_apart(ablation_folder):
     shutil.rmtree(ablation_folder / "runs" / "gpc16-k-only")
     _, ablation = abl.split_ablation(load_results(ablation_folder))
     per_seed, summary = abl.contrast_tests(ablation, n_resamples=300)
-    assert list(summary.index) == [c.name for c in abl.CONTRASTS[:4]] + ["16 channels per group"]
+    assert list(summary.index) == [c.name for c in abl.CONTRASTS[:4]] + \
+        ["16 channels per group", "L and the sum on top of mixing"]
     assert summary.attrs["notes"] == [
         "grouping (gpc16-k-only - mobilenet-swish): no seed with complete runs of both"]
 

@@ -39,8 +39,9 @@ def test_section_from_the_summary(summarised):
     assert "| gpcMobileNet 16 Channels | 274,122 | 91.54% |" in section
     assert "2 of these runs were made before the fidelity fix" in section
     assert "quality 75" in section
-    assert "gpc16 - MobileNet:" in section and "(mean of 2 seeds, sd " in section
-    assert "95% paired bootstrap interval of the mean " in section
+    assert "gpc16 - MobileNet:" in section and "; mean of 2 seeds, sd " in section
+    assert "test images alone (the measurement noise of one test set): 95% bootstrap" in section
+    assert "95% interval over seeds and test images" in section
     assert "![" in section and "results/cpu/summary/fig_test_accuracy.png" in section
     # each seed's training time (the fixtures: 66 + seed seconds), not their mean
     assert "| 1.1, 1.1 min |" in section and section.count(" min |") == len(VARIANTS)
@@ -115,9 +116,29 @@ def test_ablation_section_from_the_summary(summarised):
     # a variant without a run says so, in words, not NaN
     relu6 = next(line for line in section.splitlines() if line.startswith("| gpc16-relu6 "))
     assert "no complete run yet" in relu6 and "nan" not in relu6.lower()
-    assert "**grouping** (gpc16-k-only - mobilenet-swish): -22.50 pp (mean of 2 seeds" in section
+    assert "**grouping** (gpc16-k-only - mobilenet-swish): -22.50 pp, holds" in section
     assert "no seed with complete runs" not in section  # only tested contrasts are stated
     assert "results/cpu/summary/fig_ablation.png" in section
     start, end = render.markers("cpu-ablation")
     text = f"{render.markers('cpu')[0]}\nx\n{render.markers('cpu')[1]}\n{start}\nold\n{end}\n"
     assert section in render.rewrite(text, "cpu-ablation", section)
+
+
+def test_renderer_refuses_holds_for_a_claim_not_resolved(summarised):
+    line = "gpc64 - gpc32: +0.18 pp, holds (95% interval over seeds and test images ...)"
+    assert render.checked_statements([line], ["holds"]) == [line]
+    with pytest.raises(render.RenderError, match="says 'holds' where the verdict is 'not resolved'"):
+        render.checked_statements([line], ["not resolved"])
+    # a pairs.csv whose verdict contradicts its Holm-adjusted p-value is refused
+    import pandas as pd
+
+    path = summarised / "summary" / "pairs.csv"
+    pairs = pd.read_csv(path)
+    pairs["verdict"], pairs["p_holm"] = "holds", 0.3
+    pairs.to_csv(path, index=False)
+    with pytest.raises(render.RenderError, match="contradicts itself"):
+        render.render_section(summarised, "results/cpu")
+    # one written before verdicts existed is refused too
+    pairs.drop(columns=["verdict"]).to_csv(path, index=False)
+    with pytest.raises(render.RenderError, match="no 'verdict' column"):
+        render.render_section(summarised, "results/cpu")
