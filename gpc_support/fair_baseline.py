@@ -158,10 +158,10 @@ def equal_budget(results: dict[str, list[RunResult]], alpha: float = 0.05) -> pd
     p over every row that has a test, and the verdict.  A gpc network outside
     the family's measured budgets gets the reason in `note` and no numbers.
     """
-    from .significance import holm, mean_difference_test, verdict
+    from .significance import family_tests
 
     points = family_points(results)
-    rows = []
+    rows, comparisons = [], []
     for gpc in FAMILIES["gpc"]:
         if gpc not in points.index:
             continue
@@ -174,13 +174,14 @@ def equal_budget(results: dict[str, list[RunResult]], alpha: float = 0.05) -> pd
                        "gpc budget": int(value), "lo": None, "hi": None, "weight lo": np.nan,
                        "seeds": 0, "gpc %": np.nan, "family %": np.nan,
                        "diff pp (gpc - family)": np.nan, "seed_ci_low pp": np.nan,
-                       "seed_ci_high pp": np.nan, "seed_p": np.nan, "note": ""}
+                       "seed_ci_high pp": np.nan, "seed_p": np.nan, "p_holm": np.nan,
+                       "verdict": "not tested", "seeds needed": np.nan, "note": ""}
+                rows.append(row)
                 near = _neighbours(members, budget, value) if len(members) > 1 else None
                 if near is None:
                     measured = ", ".join(f"{short_name(n)} {int(members.at[n, budget]):,}"
                                          for n in members.sort_values(budget).index)
-                    row["note"] = (f"outside the measured widths ({measured or 'none'})")
-                    rows.append(row)
+                    row["note"] = f"outside the measured widths ({measured or 'none'})"
                     continue
                 lo, hi, w = near
                 row.update({"lo": lo, "hi": hi, "weight lo": w})
@@ -188,7 +189,6 @@ def equal_budget(results: dict[str, list[RunResult]], alpha: float = 0.05) -> pd
                 seeds = sorted(set(gpc_out) & set(lo_out) & set(hi_out))
                 if not seeds:
                     row["note"] = "no seed with predictions of all three networks"
-                    rows.append(row)
                     continue
                 for s in seeds:
                     if not (np.array_equal(gpc_out[s][0], lo_out[s][0])
@@ -197,25 +197,22 @@ def equal_budget(results: dict[str, list[RunResult]], alpha: float = 0.05) -> pd
                                          "were tested on different images")
                 diff = np.stack([gpc_out[s][1] - (w * lo_out[s][1] + (1 - w) * hi_out[s][1])
                                  for s in seeds])
-                test = mean_difference_test(diff)
-                gpc_acc = 100 * np.mean([gpc_out[s][1].mean() for s in seeds])
-                row.update({
-                    "seeds": len(seeds), "gpc %": gpc_acc,
-                    "family %": gpc_acc - test["mean pp"],
-                    "diff pp (gpc - family)": test["mean pp"],
-                    "seed_ci_low pp": test["seed_ci_low pp"],
-                    "seed_ci_high pp": test["seed_ci_high pp"],
-                    "seed_p": test["seed_p"],
-                })
-                rows.append(row)
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    df["p_holm"] = holm(df["seed_p"].to_numpy(dtype=float))
-    df["verdict"] = [verdict(p, alpha) if not math.isnan(p) else
-                     ("one seed" if n == 1 else "not tested")
-                     for p, n in zip(df["p_holm"], df["seeds"])]
-    return df
+                row["seeds"] = len(seeds)
+                row["gpc %"] = 100 * float(np.mean([gpc_out[s][1].mean() for s in seeds]))
+                # the comparator is named by its two neighbours: comparisons between
+                # the same networks count once when the family's seed variance is pooled
+                comparisons.append((row, ((f"{lo}|{hi}", gpc), diff)))
+    # one family: every equal-budget comparison, seed variance pooled, Holm over all
+    tests = family_tests([c for _, c in comparisons], alpha=alpha) if comparisons else []
+    for (row, _), test in zip(comparisons, tests):
+        row.update({
+            "family %": row["gpc %"] - test["mean pp"],
+            "diff pp (gpc - family)": test["mean pp"],
+            "seed_ci_low pp": test["seed_ci_low pp"], "seed_ci_high pp": test["seed_ci_high pp"],
+            "seed_p": test["seed_p"], "p_holm": test["p_holm"], "verdict": test["verdict"],
+            "seeds needed": test["seeds needed"], "note": test["note"],
+        })
+    return pd.DataFrame(rows)
 
 
 def _signed(value: float) -> str:
@@ -228,18 +225,23 @@ def equal_budget_statements(table: pd.DataFrame) -> list[str]:
     for _, row in table.iterrows():
         head = (f"{short_name(row['gpc'])} vs {FAMILY_LABELS[row['family']]} at equal "
                 f"{row['budget']} ({int(row['gpc budget']):,})")
-        if row["note"]:
+        if pd.isna(row["diff pp (gpc - family)"]):
             lines.append(f"{head}: {row['note']}.")
             continue
         d = row["diff pp (gpc - family)"]
         ahead = "gpc ahead" if d > 0 else "thinner MobileNet ahead"
         between = (short_name(row["lo"]) if row["lo"] == row["hi"] else
                    f"between {short_name(row['lo'])} and {short_name(row['hi'])}")
-        interval = ("one seed, no interval" if row["seeds"] == 1 else
-                    f"95% interval over seeds and test images {_signed(row['seed_ci_low pp'])} "
-                    f"to {_signed(row['seed_ci_high pp'])} pp, Holm p = {row['p_holm']:.2g}")
-        lines.append(f"{head}: {row['gpc %']:.2f}% vs {row['family %']:.2f}% ({between}), "
-                     f"{_signed(d)} pp, {ahead}; {interval}; {row['verdict']} "
+        if row["seeds"] == 1:
+            interval = "one seed, so no interval: the seed-to-seed variation is unknown"
+        else:
+            interval = (f"95% interval over seeds and test images {_signed(row['seed_ci_low pp'])}"
+                        f" to {_signed(row['seed_ci_high pp'])} pp, Holm-adjusted p = "
+                        f"{row['p_holm']:.2g}")
+            if row["verdict"] != "holds" and not pd.isna(row["seeds needed"]):
+                interval += f"; about {int(row['seeds needed'])} seeds would resolve it"
+        lines.append(f"{row['verdict']}: {head}: {row['gpc %']:.2f}% vs {row['family %']:.2f}% "
+                     f"({between}), {_signed(d)} pp, {ahead}; {interval} "
                      f"({row['seeds']} seed{'s' if row['seeds'] != 1 else ''}).")
     return lines
 
