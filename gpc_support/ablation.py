@@ -149,11 +149,15 @@ GROUP_INTROS = {
 
 
 def split_ablation(results: dict[str, list[RunResult]]):
-    """(main, ablation): `main` without the ablation-only variants; `ablation`
+    """(main, ablation): `main` without the ablation-only variants and the
+    thinner MobileNets (`fair_baseline`); `ablation`
     the variants of the ablation, in table order (those of `LATER_VARIANTS`
     only when the folder has them), when the folder holds any ablation-only
     variant, else {}."""
-    main = {k: v for k, v in results.items() if k not in ABLATION_ONLY}
+    from .fair_baseline import is_thinner
+
+    # the thinner MobileNets belong to the fair baseline, not to Table 6.1
+    main = {k: v for k, v in results.items() if k not in ABLATION_ONLY and not is_thinner(k)}
     present = [k for k in ABLATION_ONLY if k in results
                and any(r.status != "missing" for r in results[k])]
     if not present:

@@ -32,7 +32,8 @@ from .models import WIDTHS, parse_variant
 from .runs import RunResult, load_predictions, short_name
 
 __all__ = ["FAMILIES", "FAMILY_LABELS", "BUDGETS", "is_thinner", "split_widths",
-           "family_points", "equal_budget", "equal_budget_statements", "plot_pareto"]
+           "family_points", "points_table", "equal_budget", "equal_budget_statements",
+           "equal_budget_table", "fair_baseline_markdown", "plot_pareto"]
 
 # the width families, each from the thinnest to full width, and the gpc family
 FAMILIES = {
@@ -244,6 +245,75 @@ def equal_budget_statements(table: pd.DataFrame) -> list[str]:
                      f"({between}), {_signed(d)} pp, {ahead}; {interval} "
                      f"({row['seeds']} seed{'s' if row['seeds'] != 1 else ''}).")
     return lines
+
+
+def points_table(points: pd.DataFrame) -> pd.DataFrame:
+    """`family_points` for reading: one row per network, families in order."""
+    order = {f: i for i, f in enumerate(("mobilenet", "mobilenet-swish", "gpc", "ablation"))}
+    df = points.reset_index().assign(_o=lambda d: d["family"].map(order))
+    df = df.sort_values(["_o", "params"]).drop(columns=["_o"])
+    return pd.DataFrame({
+        "Family": [FAMILY_LABELS[f] for f in df["family"]],
+        "Network": [short_name(v) for v in df["variant"]],
+        "Parameters": [f"{int(p):,}" for p in df["params"]],
+        "MACs (M)": [f"{m / 1e6:.2f}" for m in df["macs"]],
+        "Seeds": df["seeds"].astype(int).to_list(),
+        "Test accuracy %": [f"{m:.2f}" + (f" ± {sd:.2f}" if not pd.isna(sd) else "")
+                            for m, sd in zip(df["mean %"], df["sd pp"])],
+        "Per seed %": [", ".join(f"{k}: {v:.2f}" for k, v in sorted(d.items()))
+                       for d in df["per seed %"]],
+    })
+
+
+def equal_budget_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`equal_budget` for reading: one row per (gpc network, budget, family)."""
+    rows = []
+    for _, r in table.iterrows():
+        tested = not pd.isna(r["diff pp (gpc - family)"])
+        between = ("" if r["lo"] is None or pd.isna(r["lo"]) else short_name(r["lo"])
+                   if r["lo"] == r["hi"] else f"{short_name(r['lo'])} .. {short_name(r['hi'])}")
+        interval = ""
+        if tested and r["seeds"] > 1:
+            interval = f"{_signed(r['seed_ci_low pp'])} .. {_signed(r['seed_ci_high pp'])}"
+        rows.append({
+            "gpc network": short_name(r["gpc"]), "at equal": r["budget"],
+            "thinner family": FAMILY_LABELS[r["family"]], "between": between or "-",
+            "gpc %": f"{r['gpc %']:.2f}" if tested else "-",
+            "family %": f"{r['family %']:.2f}" if tested else "-",
+            "gpc - family pp": _signed(r["diff pp (gpc - family)"]) if tested else "-",
+            "95% interval pp": interval or ("one seed" if tested else "-"),
+            "Holm p": f"{r['p_holm']:.2g}" if tested and not pd.isna(r["p_holm"]) else "-",
+            "verdict": r["verdict"] if tested else r["note"],
+            "seeds": int(r["seeds"]),
+        })
+    return pd.DataFrame(rows)
+
+
+FAIR_INTRO = (
+    "To cut MobileNet's parameters, one can group its pointwise convolutions (gpcMobileNet) "
+    "or simply make it thinner with the width multiplier it already has. Each gpc network is "
+    "compared with each width family at its own parameter count and at its own MAC count: "
+    "the family's accuracy there is interpolated linearly in log budget between the two "
+    "neighbouring measured widths (per test image and seed, the weighted mean of the two "
+    "networks' outcomes), between runs with the same seed. Each comparison gets one verdict "
+    "from the test of the mean difference over seeds and test images (seed-to-seed variance "
+    "pooled over these comparisons; docs/statistics.md), Holm-corrected over all of them "
+    "(one family). MobileNet-swish is the fair family for the gpc networks: they carry swish "
+    "in their pointwise blocks, it does too.")
+
+
+def fair_baseline_markdown(points: pd.DataFrame, table: pd.DataFrame) -> str:
+    """The summary's fair-baseline section: the networks, the equal-budget table, sentences."""
+    from .tables import format_markdown
+
+    lines = ["## Fair baseline: GPC or a thinner MobileNet at the same budget?", "",
+             FAIR_INTRO, "", format_markdown(points_table(points)), ""]
+    if len(table):
+        lines += [format_markdown(equal_budget_table(table)), ""]
+        lines += [f"- {s}" for s in equal_budget_statements(table)]
+    else:
+        lines += ["No gpc network has complete runs: nothing to compare."]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- figure

@@ -6,6 +6,7 @@
 - `gpc_support.figures`: every figure (`plot_history`, `plot_curves_grid`, ...);
 - `gpc_support.summary_text`: summary.md and the files (`write_summary`);
 - `gpc_support.ablation`: the ablation's table, contrasts and figure;
+- `gpc_support.fair_baseline`: gpc networks against thinner MobileNets at equal budget;
 - `gpc_support.report_values`: the report's Table 6.1 and the authors' accuracies.
 
 Nothing here imports Keras or TensorFlow (`gpc_support.computation` does, for
@@ -25,6 +26,16 @@ from .ablation import (
     extra_sections,
     plot_ablation,
     split_ablation,
+)
+from .fair_baseline import (
+    equal_budget,
+    equal_budget_statements,
+    equal_budget_table,
+    fair_baseline_markdown,
+    family_points,
+    plot_pareto,
+    points_table,
+    split_widths,
 )
 from .figures import (
     BEST_EPOCH_TEXT,
@@ -68,6 +79,8 @@ from .tables import accuracy_text, csv_text, format_markdown, runs_table, summar
 __all__ = [
     "ABLATION_VARIANTS", "CONTRASTS", "SECONDARY_INTRO", "TABLE_COLUMNS", "ablation_table", "contrast_statements", "contrast_tests",
     "extra_sections", "plot_ablation", "split_ablation",
+    "equal_budget", "equal_budget_statements", "equal_budget_table", "fair_baseline_markdown",
+    "family_points", "plot_pareto", "points_table", "split_widths",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",
     "check_summary_allowed", "complete_runs", "computation_note", "run_result_markdown", "csv_text", "figure_bytes", "format_markdown",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import figures as figs
 from . import ablation as abl
+from . import fair_baseline as fb
 from .files import atomic_write_bytes, atomic_write_text
 from .report_values import JPEG_NOTE, REPORT_EPOCHS, REPORT_IMAGE_SIZE, report_row_sentence
 from .runs import RunResult, complete_runs, runs_phrase, short_name
@@ -45,6 +46,7 @@ FIGURES = {
     "fig_tradeoff": "test accuracy against parameters and MACs, and the report's in its own panel",
     "fig_reduction": "parameters, MACs and the report's computation rule as % of MobileNet",
     "fig_ablation": "ablation: test accuracy per variant and what each part of the D6 block adds",
+    "fig_pareto": "fair baseline: test accuracy against parameters and MACs, a line per family",
 }
 
 OLD_NETWORKS_TEXT = (
@@ -173,7 +175,8 @@ def computation_note(counts_224: dict | None) -> str:
 
 def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, runs_df: pd.DataFrame,
                      tests: pd.DataFrame, results_dir=None, figures=(), failures=(), notes=(),
-                     counts_224: dict | None = None, ablation_text: str = "") -> str:
+                     counts_224: dict | None = None, ablation_text: str = "",
+                     fair_text: str = "") -> str:
     """The text of summary.md."""
     lines = ["# Grouped pointwise convolutions on CIFAR-10: Table 6.1 reproduced", ""]
     if results_dir is not None:
@@ -225,6 +228,8 @@ def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, r
     lines += [f"- {n}" for n in tests.attrs.get("notes", [])]
     if ablation_text:
         lines += ["", ablation_text.rstrip()]
+    if fair_text:
+        lines += ["", fair_text.rstrip()]
     lines += ["", "## Computation: what the report's figure counts", "", computation_note(counts_224)]
     if figures:
         lines += ["", "## Figures", ""]
@@ -301,6 +306,7 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     check_summary_allowed(results, results_dir, force)
     out = Path(results_dir) / "summary"
     runs_df = runs_table(results)
+    all_results = results
     results, ablation = abl.split_ablation(results)  # the main study; the ablation apart
     table = summary_table(results, counts_224)
     tests = pair_tests(results)
@@ -353,12 +359,30 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
         written.append(atomic_write_text(out / "contrasts_per_seed.csv",
                                          csv_text(per_seed, index=False)))
         ablation_text = ablation_markdown(ablation_df, per_seed, contrasts)
+    fair_text = ""
+    if fb.split_widths(all_results)[1]:  # the fair baseline, once a thinner MobileNet ran
+        points, budget_table = fb.family_points(all_results), fb.equal_budget(all_results)
+        try:
+            fig = fb.plot_pareto(all_results)
+            for fmt in ("png", "svg"):
+                written.append(atomic_write_bytes(out / f"fig_pareto.{fmt}",
+                                                  figs.figure_bytes(fig, fmt)))
+            drawn.append("fig_pareto")
+        except Exception as err:  # noqa: BLE001
+            failures.append(f"fig_pareto: {type(err).__name__}: {err}")
+            warnings.warn(f"write_summary: fig_pareto not drawn ({type(err).__name__}: {err})",
+                          stacklevel=2)
+        written.append(atomic_write_text(out / "fair_baseline.csv", csv_text(
+            points.drop(columns=["per seed %"]))))
+        written.append(atomic_write_text(out / "equal_budget.csv",
+                                         csv_text(budget_table, index=False)))
+        fair_text = fb.fair_baseline_markdown(points, budget_table)
     written.append(atomic_write_text(out / "summary.csv", csv_text(table)))
     written.append(atomic_write_text(out / "runs.csv", csv_text(runs_df, index=False)))
     written.append(atomic_write_text(out / "pairs.csv", csv_text(tests, index=False)))
     written.append(atomic_write_text(out / "summary.md", summary_markdown(
         results, table, runs_df, tests, results_dir, drawn, failures, notes, counts_224,
-        ablation_text)))
+        ablation_text, fair_text)))
     return written
 
 

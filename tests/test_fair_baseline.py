@@ -138,3 +138,25 @@ def test_pareto_figure_has_a_line_per_family(tmp_path):
     # the ReLU6 family's line joins its three widths in budget order
     lines = [l for l in axes[0].get_lines() if l.get_marker() == "s"]
     assert [list(l.get_xdata()) for l in lines] == [[221_114, 834_666, 3_239_114]]
+
+
+def test_write_summary_adds_the_fair_baseline_and_keeps_table_6_1_to_the_five(tmp_path):
+    from gpc_support.summary_text import write_summary
+
+    runs = tmp_path / "runs"
+    for seed in range(2):
+        for v in ("mobilenet", "gpc16", "gpc32"):
+            _run(runs, v, seed, _mask(700 + 10 * seed + len(v)))
+        for v in ("mobilenet-a0.25", "mobilenet-a0.5"):
+            _run(runs, v, seed, _mask(650 + 5 * seed))
+    written = {p.name for p in write_summary(load_results(tmp_path), tmp_path)}
+    assert {"fig_pareto.png", "fig_pareto.svg", "fair_baseline.csv", "equal_budget.csv"} <= written
+    summary = pd.read_csv(tmp_path / "summary" / "summary.csv", index_col=0)
+    assert not any("a0." in str(v) for v in summary.index)
+    budget = pd.read_csv(tmp_path / "summary" / "equal_budget.csv")
+    assert list(budget["gpc"].unique()) == ["gpc16", "gpc32"]
+    text = (tmp_path / "summary" / "summary.md").read_text()
+    assert "## Fair baseline: GPC or a thinner MobileNet at the same budget?" in text
+    assert "![fair baseline" in text
+    runs_csv = pd.read_csv(tmp_path / "summary" / "runs.csv")
+    assert {"mobilenet-a0.25", "mobilenet-a0.5"} <= set(runs_csv["variant"])
