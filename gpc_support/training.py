@@ -770,7 +770,7 @@ def train_variant(
 
     Args:
         channels: None, 16, 32, 64, 128 (or any positive integer).
-        profile: "paper", "cpu", "quick", "smoke" or a Profile.
+        profile: "paper", "paper32", "cpu", "quick", "smoke" or a Profile.
         data_dir: None for `keras.datasets.cifar10`, or a folder with the
             python batches or train/ and test/ class folders.
         out_dir: the run's folder; an unfinished run there is resumed, a
