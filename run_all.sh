@@ -6,6 +6,7 @@
 #   ./run_all.sh                              # quick CPU reproduction (default)
 #   ./run_all.sh --profile cpu --data-dir ~/cifar10 --seeds 0,1,2
 #   ./run_all.sh --profile paper --data-dir ~/cifar10   # the report's protocol (GPU)
+#   ./run_all.sh --profile paper32 --data-dir ~/cifar10 # the same protocol at 32 px
 #   ./run_all.sh --help                       # all options
 #
 # Ctrl-C or SIGTERM stops the training and the notebook kernel (exit 130 /

@@ -33,12 +33,23 @@ validation steps x ms/step) + the 157-step test evaluation, for the 45,000 /
 5,000 / 10,000 images of the paper profile at batch 64.  Checkpoint writing
 (once per epoch) is not in it.
 
+The authors' mode (CHECK_MODE=authors) instead trains the paper profile on
+the full training set (45,000 images after the authors' split) for its
+first CHECK_EPOCHS epochs, for MobileNet and gpc16, and prints each epoch's
+training loss and accuracy beside the values the method authors' notebooks
+logged for the same epochs (`AUTHORS_LOG`; their validation numbers swing
+by 10-20 points between epochs and are no usable check).  No benchmark.
+About 10 minutes on one GPU.  Its files: device.json, runs/<variant>/,
+variants/<variant>.json (the epochs, ours beside theirs), summary.json,
+summary.txt, check.log.
+
 Sizes come from the environment (defaults: the check for one GPU):
 
-    CHECK_VARIANTS        mobilenet,gpc16,gpc32,gpc64,gpc128
-    CHECK_TRAIN_IMAGES    3000 (before the 10% validation split)
-    CHECK_TEST_IMAGES     500
-    CHECK_EPOCHS          2 (>= 2: the first one compiles)
+    CHECK_MODE            timing (the default, above) or authors
+    CHECK_VARIANTS        mobilenet,gpc16,gpc32,gpc64,gpc128 (authors: mobilenet,gpc16)
+    CHECK_TRAIN_IMAGES    3000 (before the 10% validation split; authors: all 50,000)
+    CHECK_TEST_IMAGES     500 (authors: 1000)
+    CHECK_EPOCHS          2 (>= 2: the first one compiles; authors: 3, >= 1)
     CHECK_IMAGE_SIZE      224        CHECK_BATCH   64
     CHECK_PRECISION       float32 (the paper runs)
     CHECK_BENCH_SIZES     224:64     CHECK_BENCH_PRECISIONS  float32,mixed
@@ -75,6 +86,14 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
 # the paper profile on all of CIFAR-10: 50,000 training images, 10% validation
 FULL_TRAIN, FULL_VAL, FULL_TEST, FULL_EPOCHS = 45_000, 5_000, 10_000, 50
+# The method authors' logged training loss and accuracy of epochs 1, 2, 3 of
+# the paper protocol (their executed kEffNetV1 notebooks, Keras' epoch
+# averages, as our history.csv records them).
+AUTHORS_LOG = {
+    "mobilenet": {"loss": (1.798, 1.428, 1.150), "accuracy": (0.338, 0.486, 0.593)},
+    "gpc16": {"loss": (1.829, 1.578, 1.359), "accuracy": (0.320, 0.429, 0.515)},
+}
+MODES = ("timing", "authors")
 # (module imported, distribution name as in the wheel file name)
 NEEDED = (("keras", "keras"), ("namex", "namex"), ("optree", "optree"),
           ("absl", "absl_py"), ("rich", "rich"), ("markdown_it", "markdown_it_py"),
@@ -92,7 +111,7 @@ class CheckError(RuntimeError):
 # --------------------------------------------------------------------------
 
 
-def _int_env(name: str, default: int, minimum: int = 1) -> int:
+def _int_env(name: str, default: int | None, minimum: int = 1) -> int | None:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -116,7 +135,14 @@ def _list_env(name: str, default: tuple, allowed: tuple) -> list[str]:
 
 
 def settings() -> dict:
-    variants = _list_env("CHECK_VARIANTS", ALL_VARIANTS, ALL_VARIANTS)
+    mode = os.environ.get("CHECK_MODE", "").strip() or "timing"
+    if mode not in MODES:
+        raise CheckError(f"CHECK_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+    authors = mode == "authors"
+    if authors:
+        variants = _list_env("CHECK_VARIANTS", tuple(AUTHORS_LOG), tuple(AUTHORS_LOG))
+    else:
+        variants = _list_env("CHECK_VARIANTS", ALL_VARIANTS, ALL_VARIANTS)
     precision = os.environ.get("CHECK_PRECISION", "float32").strip() or "float32"
     if precision not in ("float32", "mixed"):
         raise CheckError(f"CHECK_PRECISION must be float32 or mixed, got {precision!r}")
@@ -126,11 +152,13 @@ def settings() -> dict:
         if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
             raise CheckError(f"CHECK_BENCH_SIZES must be SIZE:BATCH[,SIZE:BATCH], got {bench_sizes!r}")
     return {
+        "mode": mode,
         "backend": os.environ.get("KERAS_BACKEND", "jax"),
         "variants": variants,
-        "train_images": _int_env("CHECK_TRAIN_IMAGES", 3000, minimum=20),
-        "test_images": _int_env("CHECK_TEST_IMAGES", 500, minimum=10),
-        "epochs": _int_env("CHECK_EPOCHS", 2, minimum=2),
+        # authors' mode: None = the whole training set (no train_limit)
+        "train_images": _int_env("CHECK_TRAIN_IMAGES", None if authors else 3000, minimum=20),
+        "test_images": _int_env("CHECK_TEST_IMAGES", 1000 if authors else 500, minimum=10),
+        "epochs": _int_env("CHECK_EPOCHS", 3 if authors else 2, minimum=1 if authors else 2),
         "image_size": _int_env("CHECK_IMAGE_SIZE", 224, minimum=32),
         "batch": _int_env("CHECK_BATCH", 64),
         "precision": precision,
@@ -140,7 +168,7 @@ def settings() -> dict:
         "bench_rounds": _int_env("CHECK_BENCH_ROUNDS", 3),
         "bench_steps": _int_env("CHECK_BENCH_STEPS", 8),
         "bench_variants": _list_env("CHECK_BENCH_VARIANTS", tuple(variants), ALL_VARIANTS),
-        "skip_bench": os.environ.get("CHECK_SKIP_BENCH", "") == "1",
+        "skip_bench": authors or os.environ.get("CHECK_SKIP_BENCH", "") == "1",
         "budget_s": _int_env("CHECK_BUDGET_S", 450),
         "data": os.environ.get("CHECK_DATA", str(ROOT / ".whl" / "data" / "cifar10-jpeg.tar.gz")),
         "wheels": os.environ.get("CHECK_WHEELS", str(ROOT / ".whl")),
@@ -198,12 +226,14 @@ def _jpeg_member(name: str):
     return parts[0], parts[1], int(stem[0])
 
 
-def unpack_data(source: Path, dest: Path, train_images: int, test_images: int) -> Path:
-    """train/ and test/ class folders with the first ceil(n/10) images per class.
+def unpack_data(source: Path, dest: Path, train_images: int | None, test_images: int) -> Path:
+    """train/ and test/ class folders with the first ceil(n/10) images per class
+    (train_images None: all 5,000 of each class).
 
     `source` is the CIFAR-10 JPEG archive (.tar.gz) or a folder of that
     layout; only the images the check uses are unpacked or linked."""
-    per_class = {"train": math.ceil(train_images / 10), "test": math.ceil(test_images / 10)}
+    per_class = {"train": 5000 if train_images is None else math.ceil(train_images / 10),
+                 "test": math.ceil(test_images / 10)}
     if source.is_dir():
         for split in ("train", "test"):
             for name in CLASS_NAMES:
@@ -378,6 +408,68 @@ def variant_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
     print(json.dumps(result, indent=1))
 
 
+def authors_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
+                 cfg: dict) -> None:
+    """The paper profile's first epochs on the training set; each epoch's
+    training loss and accuracy beside the authors' logged ones."""
+    from gpc_support import training
+
+    overrides = {"train_limit": cfg["train_images"], "test_limit": cfg["test_images"],
+                 "epochs": cfg["epochs"], "image_size": cfg["image_size"],
+                 "batch_size": cfg["batch"]}
+    start = time.perf_counter()
+    metrics = training.train_variant(variant, "paper", data_dir=str(data_dir), out_dir=run_dir,
+                                     overrides=overrides, force=True, verbose=2,
+                                     precision=cfg["precision"])
+    history = training.read_history(run_dir / "history.csv")
+    result = compare_with_authors(variant, history, metrics, cfg)
+    result["wall_seconds"] = time.perf_counter() - start
+    _write_json(result_path, result)
+    print(json.dumps(result, indent=1))
+
+
+def compare_with_authors(variant: str, history: list[dict], metrics: dict, cfg: dict) -> dict:
+    """Our epochs and the authors' logged ones, row by row (None where they
+    logged no such epoch); differences in loss and in accuracy points."""
+    theirs = AUTHORS_LOG[variant]
+    rows = []
+    for row in history:
+        k = row["epoch"] - 1
+        loss = theirs["loss"][k] if k < len(theirs["loss"]) else None
+        accuracy = theirs["accuracy"][k] if k < len(theirs["accuracy"]) else None
+        rows.append({
+            "epoch": row["epoch"], "lr": row["lr"], "seconds": row["seconds"],
+            "loss": row["loss"], "authors_loss": loss,
+            "loss_difference": None if loss is None else row["loss"] - loss,
+            "accuracy": row["accuracy"], "authors_accuracy": accuracy,
+            "accuracy_points_difference":
+                None if accuracy is None else 100 * (row["accuracy"] - accuracy),
+            "val_accuracy": row["val_accuracy"],
+        })
+    return {
+        "variant": variant, "mode": "authors", "image_size": cfg["image_size"],
+        "batch": cfg["batch"], "precision": cfg["precision"],
+        "optimizer": metrics.get("optimizer"), "split": metrics["profile"].get("split"),
+        "train_images": metrics["train_images"], "val_images": metrics["val_images"],
+        "test_images": metrics["test_images"], "epochs": rows,
+    }
+
+
+def authors_lines(variant: str, r: dict) -> list[str]:
+    """The per-epoch comparison of one variant as text lines."""
+    if "epochs" not in r:
+        return [f"paper run {variant}: {r.get('status')}"]
+    lines = [f"{variant}: paper profile, {r['train_images']:,} training images, "
+             f"{r['image_size']} px, batch {r['batch']}, {r['optimizer']}, split {r['split']}",
+             "  epoch   loss  authors   accuracy  authors   seconds"]
+    for e in r["epochs"]:
+        loss = "    -" if e["authors_loss"] is None else f"{e['authors_loss']:.3f}"
+        acc = "    -" if e["authors_accuracy"] is None else f"{100 * e['authors_accuracy']:.1f}%"
+        lines.append(f"  {e['epoch']:5d}  {e['loss']:.3f}  {loss:>7}   {100 * e['accuracy']:7.1f}%"
+                     f"  {acc:>7}  {e['seconds']:8.1f}")
+    return lines
+
+
 def summarise_run(variant: str, history: list[dict], val_seconds: list[float], metrics: dict,
                   cfg: dict) -> dict:
     """ms/step, images/s and the projection from the timed epochs (all but the first)."""
@@ -450,6 +542,13 @@ def _step(args: list[str], env: dict, log, label: str, timeout: float | None = N
 def summary_text(summary: dict) -> str:
     lines = [f"accelerator check: backend {summary['settings']['backend']}, "
              f"device {summary.get('device', {}).get('environment', {}).get('device')}"]
+    if summary["settings"].get("mode") == "authors":
+        lines.append("training loss and accuracy per epoch, ours beside the method authors' "
+                     "logged values")
+        for variant, r in summary.get("variants", {}).items():
+            lines += authors_lines(variant, r)
+        lines.append(f"check wall time: {summary['wall_seconds']:.0f} s")
+        return "\n".join(lines) + "\n"
     bench = summary.get("bench") or {}
     for run in bench.get("runs", []):
         lines.append(f"bench {run['size']} px, batch {run['batch']}, {run['precision']}:")
@@ -517,7 +616,8 @@ def run_check(out: Path) -> dict:
                                              "status": "skipped (CHECK_BUDGET_S spent)"})
                     summary["variants"][variant] = {"status": "skipped (CHECK_BUDGET_S spent)"}
                     continue
-                step = _step(me + ["variant", variant, "--data", str(data_dir),
+                step = _step(me + [("authors" if cfg["mode"] == "authors" else "variant"),
+                                   variant, "--data", str(data_dir),
                                    "--run-dir", str(out / "runs" / variant),
                                    "--result", str(result_path)], env, log, f"paper run {variant}")
                 summary["steps"].append(step)
@@ -559,12 +659,20 @@ def main(argv=None) -> int:
     variant.add_argument("--data", required=True)
     variant.add_argument("--run-dir", required=True)
     variant.add_argument("--result", required=True)
+    authors = sub.add_parser("authors", help="(internal) one paper run beside the authors' log")
+    authors.add_argument("name", choices=tuple(AUTHORS_LOG))
+    authors.add_argument("--data", required=True)
+    authors.add_argument("--run-dir", required=True)
+    authors.add_argument("--result", required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "device":
             device_step(Path(args.out))
         elif args.command == "variant":
             variant_step(args.name, Path(args.data), Path(args.run_dir), Path(args.result),
+                         settings())
+        elif args.command == "authors":
+            authors_step(args.name, Path(args.data), Path(args.run_dir), Path(args.result),
                          settings())
         else:
             summary = run_check(Path(os.environ.get("CHECK_OUT", "accelerator_check_out")))

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The paper profile on one accelerator, in one command and under 8 minutes.
+# The paper profile on one accelerator, in one command and under 10 minutes.
 #
 # Beforehand, on a machine with internet (fills the ignored folder .whl/):
 #     scripts/prepare_accelerator_bundle.sh path/to/cifar10-jpeg.tar.gz
 # Then, on the GPU node (JAX with CUDA, or PyTorch; no Keras, no TensorFlow
 # and no network needed), from the project folder copied there with .whl/:
 #     CHECK_OUT=accelerator_check_out benchmarks/accelerator_check.sh
+# or, for the paper profile's first 3 epochs on the full training set beside
+# the method authors' logged training loss and accuracy (about 10 minutes):
+#     CHECK_MODE=authors CHECK_OUT=accelerator_check_authors benchmarks/accelerator_check.sh
 #
 # It installs nothing: the wheels of what this Python lacks are unpacked into
 # a temporary folder put on the path.  KERAS_BACKEND defaults to jax here

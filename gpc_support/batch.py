@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                     "parameterised notebook, then build the summary table and figures.",
     )
     p.add_argument("--profile", default="quick",
-                   help="paper | cpu | quick | smoke (default: quick)")
+                   help="paper | paper32 | cpu | quick | smoke (default: quick)")
     p.add_argument("--data-dir", default=None,
                    help="CIFAR-10 folder: python batches or train/ test/ class folders "
                         "(default: keras.datasets.cifar10, which downloads)")

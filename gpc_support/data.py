@@ -37,6 +37,7 @@ import numpy as np
 
 from .augment import AUGMENTATIONS, RandomAffine
 from .files import temporary_path
+from .profiles import SPLITS
 
 __all__ = [
     "CLASS_NAMES",
@@ -545,6 +546,34 @@ def _split_indices(labels: np.ndarray, fraction: float, rng):
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
+def _authors_split_indices(labels: np.ndarray, fraction: float):
+    """(train, val) indices by the method authors' rule, in source order.
+
+    Keras 2.6's `flow_from_directory(validation_split=fraction)` lists each
+    class folder's files in sorted name order and makes the first
+    int(fraction * n) of them (n = the class's files) the validation subset,
+    the rest the training subset.  Here "sorted name order" is the order of
+    the arrays: image folders are read class by class in sorted file-name
+    order, and array sources keep their own order, so the same rule applies
+    to them: the first int(fraction * n) images of each class in the order
+    of the source.  No randomness.
+    """
+    val = []
+    classes, counts = np.unique(labels, return_counts=True)
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        val.append(members[:int(fraction * len(members))])
+    val = np.sort(np.concatenate(val))
+    if len(val) == 0 or len(val) == len(labels):
+        raise DataError(
+            f"validation_fraction={fraction!r} leaves "
+            f"{'no validation' if len(val) == 0 else 'no training'} image under the authors' "
+            f"split (int(fraction * n) of each class's n images; the classes have "
+            f"{counts.min()}..{counts.max()}); use more images or split='random'")
+    train = np.setdiff1d(np.arange(len(labels)), val, assume_unique=True)
+    return train, val
+
+
 def load_cifar10(
     data_dir=None,
     *,
@@ -552,22 +581,31 @@ def load_cifar10(
     seed: int = 0,
     train_limit: int | None = None,
     test_limit: int | None = None,
+    split: str = "random",
 ) -> CifarData:
     """Load CIFAR-10 and split a stratified validation set off the training set.
 
     Args:
       data_dir: None for `keras.datasets.cifar10.load_data()`, else a folder
         with the python batches or the train/ and test/ class folders.
-      validation_fraction: in (0, 1); round(n * fraction) training images
-        (at least 1) become the validation set.
-      seed: seeds the limits and the split (same seed, same split).
+      validation_fraction: in (0, 1); which images become the validation
+        set depends on `split`.
+      seed: seeds the limits and the "random" split (same seed, same split).
       train_limit, test_limit: None or a positive int: keep a seeded,
         class-balanced subset of that many images (train_limit applies
-        before the validation split).
+        before the validation split; the kept images stay in source order).
+      split: "random": round(n * fraction) training images (at least 1),
+        stratified by class, drawn with `seed`, both parts in a seeded
+        order.  "authors": the method authors' rule, the first
+        int(fraction * n_c) images of each class c in source order (sorted
+        file names for image folders, data_batch_1 .. data_batch_5 or
+        keras.datasets' order for arrays), both parts in source order.
 
     Raises:
       ValueError for bad arguments, DataError for bad or missing data.
     """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     fraction_ok = isinstance(validation_fraction, numbers.Real) and not isinstance(
         validation_fraction, bool
     )
@@ -597,7 +635,11 @@ def load_cifar10(
         keep = _balanced_subset(y_test, test_limit, np.random.default_rng([seed, 2]))
         x_test, y_test = x_test[keep], y_test[keep]
 
-    train, val = _split_indices(y_train, float(validation_fraction), np.random.default_rng(seed))
+    if split == "authors":
+        train, val = _authors_split_indices(y_train, float(validation_fraction))
+    else:
+        train, val = _split_indices(y_train, float(validation_fraction),
+                                    np.random.default_rng(seed))
     return CifarData(
         x_train=np.ascontiguousarray(x_train[train]),
         y_train=y_train[train],

@@ -3,12 +3,35 @@
 One table, `PROFILES`; `get_profile(name, **overrides)` returns a validated
 copy with any field replaced by name.
 
-| profile | image | batch | epochs | data               | what for                         |
-|---------|-------|-------|--------|--------------------|----------------------------------|
-| paper   | 224   | 64    | 50     | all                | the report's protocol, on a GPU  |
-| cpu     | 32    | 64    | 15     | all                | ~25-40 min per variant and seed, 2 cores |
-| quick   | 32    | 64    | 3      | 8,000 / 2,000      | all five in < 10 min on 2 cores  |
-| smoke   | 32    | 16    | 2      | 160 / 40           | tests                            |
+| profile | image | batch | epochs | data          | RMSprop | split   | what for                          |
+|---------|-------|-------|--------|---------------|---------|---------|-----------------------------------|
+| paper   | 224   | 64    | 50     | all           | keras2  | authors | the report's protocol, on a GPU   |
+| paper32 | 32    | 64    | 50     | all           | keras2  | authors | the same protocol at 32 px (CPU)  |
+| cpu     | 32    | 64    | 15     | all           | keras3  | random  | ~25-40 min per variant and seed, 2 cores |
+| quick   | 32    | 64    | 3      | 8,000 / 2,000 | keras3  | random  | all five in < 10 min on 2 cores   |
+| smoke   | 32    | 16    | 2      | 160 / 40      | keras2  | random  | tests                             |
+
+RMSprop (`optimizer`): "rmsprop-keras2" is the update of the method authors'
+Keras 2.6 `RMSprop()`, `w -= lr * g / (sqrt(v) + eps)`; "rmsprop-keras3" is
+Keras 3's `w -= lr * g / sqrt(v + eps)`, which steps less far wherever a
+weight's RMS gradient is not well above sqrt(eps) ~ 3e-4 (see `optimizers`).
+The cpu and quick profiles keep Keras 3's: their committed runs were trained
+with it (runs recorded before the field existed used it).  The smoke profile
+uses the Keras 2.6 update so that the engine's tests (resume included, under
+every backend) exercise it.
+
+Split (`split`: which training images become the validation set; see
+`data.load_cifar10`): "random" is a stratified random 10% drawn with the
+split seed; "authors" is the method authors' rule, their
+`flow_from_directory(validation_split=0.1)`: the first int(0.1 * n) images of
+each class (n = that class's images) in sorted file-name order for image
+folders, and in the source's order for array sources (data_batch_1 ..
+data_batch_5, or keras.datasets' order).  Neither changes with the run's seed.
+
+paper32 is the paper profile (its schedule and augmentation, validation
+augmented, BatchNorm moving averages, 50 epochs, batch 64, the Keras 2.6
+RMSprop, the authors' split) at 32 px: the augmentation is defined relative
+to the image, so the same transforms apply at 32 px.
 
 The cpu and quick profiles use "light" augmentation (rotation 10 degrees,
 shifts and zoom 10%, no shear, flip): the report's 30% shifts and zooms move
@@ -41,7 +64,8 @@ from __future__ import annotations
 import dataclasses
 import numbers
 
-__all__ = ["Profile", "PROFILES", "get_profile", "learning_rate", "ProfileError"]
+__all__ = ["Profile", "PROFILES", "OPTIMIZERS", "SPLITS", "get_profile", "learning_rate",
+           "ProfileError", "profile_from_record"]
 
 
 class ProfileError(ValueError):
@@ -58,6 +82,13 @@ class Profile:
     test_limit: int | None = None       # images kept from the 10,000
     validation_fraction: float = 0.1
     augment: str = "paper"             # "paper", "light" or "none"
+    # "rmsprop-keras3" (Keras 3's RMSprop) or "rmsprop-keras2" (the Keras 2.6
+    # update); the default is what runs recorded without the field used
+    optimizer: str = "rmsprop-keras3"
+    # the validation split: "random" (stratified, seeded) or "authors" (the
+    # first 10% of each class in file-name / source order); the default is
+    # what runs recorded without the field used
+    split: str = "random"
     # Validation images augmented like the training ones, as the method
     # authors' notebooks did (their validation subset came from the same
     # augmenting generator).  Only the paper profile: the short profiles
@@ -80,7 +111,10 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "paper": Profile("paper", image_size=224, batch_size=64, epochs=50, augment_validation=True),
+    "paper": Profile("paper", image_size=224, batch_size=64, epochs=50, augment_validation=True,
+                     optimizer="rmsprop-keras2", split="authors"),
+    "paper32": Profile("paper32", image_size=32, batch_size=64, epochs=50,
+                       augment_validation=True, optimizer="rmsprop-keras2", split="authors"),
     "cpu": Profile("cpu", image_size=32, batch_size=64, epochs=15, augment="light",
                    lr_peak=0.002, lr_warmup=2, lr_decay=0.85, lr_cycle=15,
                    bn_recalibration=50),
@@ -90,8 +124,13 @@ PROFILES: dict[str, Profile] = {
                      bn_recalibration=50),
     "smoke": Profile("smoke", image_size=32, batch_size=16, epochs=2,
                      train_limit=160, test_limit=40,
-                     lr_warmup=1, lr_decay=0.5, lr_cycle=2, bn_recalibration=4),
+                     lr_warmup=1, lr_decay=0.5, lr_cycle=2, bn_recalibration=4,
+                     optimizer="rmsprop-keras2"),
 }
+
+# the names `optimizers.make_optimizer` implements (kept here without importing Keras)
+OPTIMIZERS = ("rmsprop-keras3", "rmsprop-keras2")
+SPLITS = ("random", "authors")
 
 _POSITIVE_INTS = ("image_size", "batch_size", "epochs", "lr_cycle")
 _OPTIONAL_POSITIVE_INTS = ("train_limit", "test_limit")
@@ -154,6 +193,25 @@ def _validate(p: Profile) -> None:
         raise ProfileError("augment_validation=True needs augment 'paper' or 'light', not 'none'")
     if p.augment not in ("paper", "light", "none"):
         raise ProfileError(f"augment must be 'paper', 'light' or 'none', got {p.augment!r}")
+    if p.optimizer not in OPTIMIZERS:
+        raise ProfileError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {p.optimizer!r}")
+    if p.split not in SPLITS:
+        raise ProfileError(f"split must be one of {', '.join(SPLITS)}, got {p.split!r}")
+
+
+def profile_from_record(record):
+    """A profile dict as a run's config.json or metrics.json recorded it, with
+    the fields it lacks filled in with their defaults.
+
+    A field missing from a record was added to `Profile` after the run was
+    recorded, and its default is what the engine did before it existed
+    (Keras 3's RMSprop, the random split, ...), so the filled-in record
+    describes that run and compares equal to today's profile of it."""
+    if not isinstance(record, dict):
+        return record
+    defaults = {f.name: f.default for f in dataclasses.fields(Profile)
+                if f.default is not dataclasses.MISSING}
+    return {**defaults, **record}
 
 
 def learning_rate(epoch: int, profile: Profile) -> float:

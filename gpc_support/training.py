@@ -7,10 +7,15 @@
 What lands in `out_dir` (every file written atomically: temporary file, then
 rename, so a kill never leaves half a file):
 
-- `config.json`    the run's configuration: variant, profile, seed,
-                   split_seed, precision, data_source (layout + fingerprint,
-                   never a path), code (git commit, dirty); a later call with
-                   another configuration refuses the folder;
+- `config.json`    the run's configuration: variant, profile, optimizer
+                   (the profile's RMSprop, "rmsprop-keras2" or
+                   "rmsprop-keras3"), seed, split_seed, precision,
+                   data_source (layout + fingerprint, never a path), code
+                   (git commit, dirty); a later call with another
+                   configuration refuses the folder.  A config.json written
+                   before a profile field existed (the optimizer, the split)
+                   is read with that field's default, which is what those
+                   runs did (`profiles.profile_from_record`);
 - `history.csv`    one row per finished epoch: epoch, lr, loss, accuracy,
                    val_loss, val_accuracy, seconds;
 - `state.json`     the last finished epoch, the best one so far, and every
@@ -27,7 +32,8 @@ rename, so a kill never leaves half a file):
 - `test_predictions.npz`  test labels and predicted probabilities of the best
                    weights (for per-class accuracy and the confusion matrix);
 - `metrics.json`   written last: counts, test accuracy and loss, timings,
-                   environment, seed, precision, code, data source, resumes.
+                   environment, seed, precision, optimizer, code, data
+                   source, resumes.
                    Its presence marks the run complete.
 - `tensorboard/train/`, `tensorboard/validation/`  TensorBoard scalars, one per
                    committed epoch and tag, step = epoch (TensorFlow backend
@@ -59,7 +65,7 @@ epoch and never drops a finished epoch without saying so.
 Seeds.  `seed` changes the initial weights, the batch order and the
 augmentation draws.  The validation split and the train/test subsets of the
 short profiles do NOT change with it: they use `SPLIT_SEED` (0) for every
-seed, so that the runs of different seeds are validated and tested on the
+seed (the profile's `split` rule "authors" uses no seed at all), so that the runs of different seeds are validated and tested on the
 same images and their accuracies can be compared pairwise (a paired test
 per test image); the seeds then measure the spread due to training alone.
 
@@ -86,11 +92,11 @@ import numpy as np
 from .files import (atomic_write_bytes, atomic_write_json, atomic_write_text, read_json,
                     temporary_path, write_error)
 from .models import check_channels, variant_label, variant_name
-from .profiles import Profile, get_profile, learning_rate
+from .profiles import Profile, get_profile, learning_rate, profile_from_record
 
 __all__ = ["train_variant", "HISTORY_FIELDS", "read_history", "validate_run_request", "RunError",
            "PRECISIONS", "SPLIT_SEED", "check_precision", "seed_generators", "reseed_generators",
-           "checkpoint_epoch"]
+           "checkpoint_epoch", "load_run_data"]
 
 HISTORY_FIELDS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 METRICS_FIELDS = (
@@ -230,6 +236,7 @@ def _run_config(channels, profile: Profile, seed: int, precision: str, data_dir)
         "label": variant_label(channels),
         "channels": channels,
         "profile": profile.to_dict(),
+        "optimizer": profile.optimizer,
         "seed": seed,
         "split_seed": SPLIT_SEED,
         "precision": precision,
@@ -238,6 +245,17 @@ def _run_config(channels, profile: Profile, seed: int, precision: str, data_dir)
         "code": code_version(),
         "created": _now(),
     }
+
+
+def load_run_data(profile: Profile, data_dir=None):
+    """The `CifarData` every run of `profile` on `data_dir` trains, validates
+    and tests on, whatever its seed: subsets and split drawn with SPLIT_SEED
+    (or, for the "authors" split, by file order)."""
+    from .data import load_cifar10
+
+    return load_cifar10(data_dir, validation_fraction=profile.validation_fraction,
+                        seed=SPLIT_SEED, train_limit=profile.train_limit,
+                        test_limit=profile.test_limit, split=profile.split)
 
 
 def _has_run(out_dir: Path) -> bool:
@@ -267,6 +285,8 @@ def _config_value(config: dict, key: str):
     if key == "data_layout":
         source = config.get("data_source")
         return source.get("layout") if isinstance(source, dict) else None
+    if key == "profile":
+        return json.loads(json.dumps(profile_from_record(config.get(key))))
     return json.loads(json.dumps(config.get(key)))
 
 
@@ -364,10 +384,10 @@ def build_training_model(channels, profile: Profile, seed: int):
 
 
 def _compile(model, profile: Profile) -> None:
-    import keras
+    from .optimizers import make_optimizer
 
     model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate=learning_rate(0, profile)),
+        optimizer=make_optimizer(profile.optimizer, learning_rate(0, profile)),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -750,7 +770,7 @@ def train_variant(
 
     Args:
         channels: None, 16, 32, 64, 128 (or any positive integer).
-        profile: "paper", "cpu", "quick", "smoke" or a Profile.
+        profile: "paper", "paper32", "cpu", "quick", "smoke" or a Profile.
         data_dir: None for `keras.datasets.cifar10`, or a folder with the
             python batches or train/ and test/ class folders.
         out_dir: the run's folder; an unfinished run there is resumed, a
@@ -809,7 +829,7 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
 
     import keras
 
-    from .data import load_cifar10, make_dataset
+    from .data import make_dataset
     from .provenance import code_version
     from .tensorboard_log import open_scalar_log
 
@@ -821,9 +841,7 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
             {"at": _now(), "after_epoch": state["epochs_done"], "code": code_version()})
         atomic_write_json(out_dir / "state.json", state)
     if data is None:
-        data = load_cifar10(data_dir, validation_fraction=profile.validation_fraction,
-                            seed=SPLIT_SEED, train_limit=profile.train_limit,
-                            test_limit=profile.test_limit)
+        data = load_run_data(profile, data_dir)
     _check_data(out_dir, data)
     _set_precision(precision)
     keras.utils.set_random_seed(seed)
@@ -930,6 +948,7 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, se
         "seed": seed,
         "split_seed": SPLIT_SEED,
         "precision": precision,
+        "optimizer": profile.optimizer,
         "params_total": total,
         "params_trainable": trainable,
         "param_size_mib": param_size_mib(network),

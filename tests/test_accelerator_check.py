@@ -166,3 +166,78 @@ def assert_tiny_check_output(out, backend):
     assert all(step["status"] == "ok" for step in summary["steps"])
     text = (out / "summary.txt").read_text()
     assert "paper run gpc16:" in text and "projected paper profile" in text
+
+
+# ----------------------------------------------- CHECK_MODE=authors
+
+
+def test_authors_mode_settings(monkeypatch):
+    check = load_check()
+    monkeypatch.setenv("CHECK_MODE", "authors")
+    cfg = check.settings()
+    assert (cfg["variants"], cfg["train_images"], cfg["test_images"], cfg["epochs"]) == \
+        (["mobilenet", "gpc16"], None, 1000, 3)
+    assert cfg["skip_bench"] and cfg["image_size"] == 224 and cfg["batch"] == 64
+    monkeypatch.setenv("CHECK_VARIANTS", "gpc32")   # the authors' log has no gpc32
+    with pytest.raises(check.CheckError, match="CHECK_VARIANTS must be a comma-separated list "
+                                               "of mobilenet, gpc16"):
+        check.settings()
+    monkeypatch.setenv("CHECK_MODE", "compare")
+    with pytest.raises(check.CheckError, match="CHECK_MODE must be one of timing, authors"):
+        check.settings()
+
+
+def test_authors_comparison_rows():
+    check = load_check()
+    history = [{"epoch": e, "lr": 0.001 * e, "seconds": 10.0, "loss": loss, "accuracy": acc,
+                "val_loss": 2.0, "val_accuracy": 0.2}
+               for e, loss, acc in ((1, 1.9, 0.30), (2, 1.5, 0.45), (3, 1.2, 0.60), (4, 1.0, 0.7))]
+    metrics = {"optimizer": "rmsprop-keras2", "profile": {"split": "authors"},
+               "train_images": 45000, "val_images": 5000, "test_images": 1000}
+    cfg = {"image_size": 224, "batch": 64, "precision": "float32"}
+    r = check.compare_with_authors("gpc16", history, metrics, cfg)
+    rows = r["epochs"]
+    assert [e["authors_loss"] for e in rows] == [1.829, 1.578, 1.359, None]
+    assert [e["authors_accuracy"] for e in rows] == [0.320, 0.429, 0.515, None]
+    assert rows[0]["loss_difference"] == pytest.approx(1.9 - 1.829)
+    assert rows[2]["accuracy_points_difference"] == pytest.approx(100 * (0.60 - 0.515))
+    assert rows[3]["loss_difference"] is None and rows[3]["accuracy_points_difference"] is None
+    lines = check.authors_lines("gpc16", r)
+    assert lines[2].split() == ["1", "1.900", "1.829", "30.0%", "32.0%", "10.0"]
+    assert lines[5].split() == ["4", "1.000", "-", "70.0%", "-", "10.0"]
+
+
+def test_authors_mode_runs_end_to_end_on_the_cpu(tmp_path):
+    """10 training images per class (int(0.1 * 10) = 1 validates under the
+    authors' split), two epochs at 32 px, both variants."""
+    backend = "jax" if importlib.util.find_spec("jax") else "tensorflow"
+    archive = write_jpeg_archive(tmp_path / "cifar10-jpeg.tar.gz", per_class_train=10,
+                                 per_class_test=1)
+    (tmp_path / "wheels").mkdir()
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": sys.executable, "KERAS_BACKEND": backend,
+           "JAX_PLATFORMS": "cpu", "CHECK_MODE": "authors", "CHECK_OUT": str(out),
+           "CHECK_DATA": str(archive), "CHECK_WHEELS": str(tmp_path / "wheels"),
+           "CHECK_TRAIN_IMAGES": "100", "CHECK_TEST_IMAGES": "10", "CHECK_BATCH": "16",
+           "CHECK_EPOCHS": "2", "CHECK_IMAGE_SIZE": "32"}
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "accelerator_check.sh")],
+                            env=env, capture_output=True, text=True, timeout=1500)
+    log = (out / "check.log").read_text() if (out / "check.log").exists() else ""
+    assert result.returncode == 0, result.stdout + result.stderr + log[-4000:]
+    print(result.stdout)
+    check = load_check()
+    for variant in ("mobilenet", "gpc16"):
+        r = json.loads((out / "variants" / f"{variant}.json").read_text())
+        assert (r["optimizer"], r["split"]) == ("rmsprop-keras2", "authors")
+        assert (r["train_images"], r["val_images"], r["test_images"]) == (90, 10, 10)
+        assert [e["epoch"] for e in r["epochs"]] == [1, 2]
+        assert [e["authors_loss"] for e in r["epochs"]] == \
+            list(check.AUTHORS_LOG[variant]["loss"][:2])
+        assert all(math.isfinite(e["loss"]) and 0 <= e["accuracy"] <= 1 for e in r["epochs"])
+        history = json.loads((out / "runs" / variant / "metrics.json").read_text())
+        assert history["profile"]["name"] == "paper" and history["epochs"] == 2
+    assert not (out / "bench.json").exists()
+    text = (out / "summary.txt").read_text()
+    assert "ours beside the method authors' logged values" in text
+    assert "  epoch   loss  authors   accuracy  authors   seconds" in text
+    assert text.count("1.798") == 1 and text.count("1.829") == 1

@@ -484,3 +484,57 @@ def test_decode_cache_respects_the_umask(tmp_path, monkeypatch):
         assert [p.name for p in tmp_path.iterdir()] == ["cache.npz"]   # no temp left
     finally:
         os.umask(old)
+
+
+# ------------------------------------------------------ the authors' split
+
+
+def test_authors_split_takes_the_first_files_of_each_class_in_sorted_name_order(tmp_path):
+    """Keras 2.6's flow_from_directory(validation_split=f): the first
+    int(f * n) file names of each class in sorted (string) order."""
+    root = tmp_path / "names"
+    for label, name in enumerate(CLASS_NAMES):
+        for split, count in (("train", 12), ("test", 1)):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for k in range(count):
+                ident = label * 12 + k if split == "train" else label
+                Image.fromarray(coded_image(label, ident)).save(folder / f"{k}.png")
+    data = load_cifar10(root, validation_fraction=0.25, split="authors")
+    # int(0.25 * 12) = 3 per class; sorted names 0.png, 1.png, 10.png, 11.png, 2.png, ...
+    want_val = [label * 12 + k for label in range(10) for k in (0, 1, 10)]
+    assert data.x_val[:, 0, 0, 1].tolist() == want_val
+    assert data.y_val.tolist() == [label for label in range(10) for _ in range(3)]
+    want_train = [label * 12 + k for label in range(10) for k in (11, 2, 3, 4, 5, 6, 7, 8, 9)]
+    assert data.x_train[:, 0, 0, 1].tolist() == want_train
+    check_coded(data, 120, 10)
+
+
+def test_authors_split_of_arrays_is_the_first_of_each_class_in_source_order(batches_dir):
+    """The python batches: ids are source positions (data_batch_1 first),
+    each class has 10 images, int(0.3 * 10) = 3 of them validate."""
+    data = load_cifar10(batches_dir, validation_fraction=0.3, split="authors")
+    ids = np.concatenate([data.x_train[:, 0, 0, 1], data.x_val[:, 0, 0, 1]])
+    labels = np.concatenate([data.y_train, data.y_val])[np.argsort(ids)]  # in source order
+    want_val = sorted(i for c in range(10) for i in np.flatnonzero(labels == c)[:3])
+    assert data.x_val[:, 0, 0, 1].tolist() == want_val
+    assert data.x_train[:, 0, 0, 1].tolist() == sorted(set(range(N_TRAIN)) - set(want_val))
+    assert np.bincount(data.y_val).tolist() == [3] * 10
+    # no randomness: the seed changes nothing
+    other = load_cifar10(batches_dir, validation_fraction=0.3, split="authors", seed=5)
+    np.testing.assert_array_equal(other.x_val, data.x_val)
+    np.testing.assert_array_equal(other.x_train, data.x_train)
+    # after a limit, the rule applies to the kept images in source order
+    kept = load_cifar10(batches_dir, validation_fraction=0.4, split="authors", train_limit=50)
+    kept_ids = np.sort(np.concatenate([kept.x_train[:, 0, 0, 1], kept.x_val[:, 0, 0, 1]]))
+    kept_labels = labels[kept_ids]
+    assert kept.x_val[:, 0, 0, 1].tolist() == sorted(
+        kept_ids[i] for c in range(10) for i in np.flatnonzero(kept_labels == c)[:2])
+
+
+def test_authors_split_bad_input(batches_dir):
+    with pytest.raises(ValueError, match="split must be one of random, authors, got 'first'"):
+        load_cifar10(batches_dir, split="first")
+    # int(0.05 * 10) = 0 for every class
+    with pytest.raises(DataError, match="leaves no validation image under the authors' split"):
+        load_cifar10(batches_dir, validation_fraction=0.05, split="authors")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gpc_support.profiles import PROFILES, ProfileError, get_profile, learning_rate
-from gpc_support.training import HISTORY_FIELDS, METRICS_FIELDS, RunError, read_history, train_variant
+from gpc_support.training import (HISTORY_FIELDS, METRICS_FIELDS, RunError, _check_data,
+                                  read_history, train_variant)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,12 +31,25 @@ def test_paper_profile_is_the_report_protocol():
     p = get_profile("paper")
     assert (p.image_size, p.batch_size, p.epochs, p.train_limit, p.test_limit) == (224, 64, 50, None, None)
     assert p.validation_fraction == 0.1 and p.augment == "paper"
+    assert (p.optimizer, p.split, p.augment_validation, p.bn_recalibration) == \
+        ("rmsprop-keras2", "authors", True, 0)
+
+
+def test_paper32_is_the_paper_profile_at_32_px():
+    paper, paper32 = get_profile("paper").to_dict(), get_profile("paper32").to_dict()
+    differ = {k: (paper[k], paper32[k]) for k in paper if paper[k] != paper32[k]}
+    assert differ == {"name": ("paper", "paper32"), "image_size": (224, 32)}
+    # the cpu profile keeps Keras 3's RMSprop and the random split of its committed runs
+    cpu = get_profile("cpu")
+    assert (cpu.optimizer, cpu.split) == ("rmsprop-keras3", "random")
+    with pytest.raises(ProfileError, match="split must be one of random, authors, got 'first'"):
+        get_profile("paper32", split="first")
 
 
 def test_every_profile_field_can_be_overridden():
     p = get_profile("quick", epochs=7, batch_size=32, image_size=64, train_limit=100)
     assert (p.epochs, p.batch_size, p.image_size, p.train_limit) == (7, 32, 64, 100)
-    assert set(PROFILES) == {"paper", "cpu", "quick", "smoke"}
+    assert set(PROFILES) == {"paper", "paper32", "cpu", "quick", "smoke"}
 
 
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("epochs", -3), ("batch_size", 0),
@@ -224,8 +238,94 @@ def test_readme_profile_table_matches_the_code():
         augmentation = row["augmentation"].lower()
         want = {"paper": "report", "light": "light", "none": "none"}[p.augment]
         assert want in augmentation, f"{name}: README says {row['augmentation']!r}, code {p.augment!r}"
+        assert row["RMSprop"] == {"rmsprop-keras2": "Keras 2.6",
+                                  "rmsprop-keras3": "Keras 3"}[p.optimizer], name
+        assert row["split"] == {"authors": "authors'", "random": "random"}[p.split], name
         numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", row["data"])]
         if p.train_limit is None and p.test_limit is None:
             assert row["data"].startswith("all"), name
         else:
             assert numbers[:2] == [p.train_limit, p.test_limit], f"{name}: {row['data']!r}"
+
+
+class _Loaded(Exception):
+    """Stops a run right after its data are loaded (see `loaded_data`)."""
+
+
+def loaded_data(monkeypatch, tmp_path, data_dir, seed, profile="smoke", overrides=None):
+    """The `CifarData` train_variant loads for a run of `seed`, and the
+    fingerprint it records in config.json; the run stops there (no model)."""
+    from gpc_support import training
+
+    seen = {}
+
+    def check_then_stop(out_dir, data):
+        _check_data(out_dir, data)
+        seen["data"] = data
+        raise _Loaded
+
+    monkeypatch.setattr(training, "_check_data", check_then_stop)
+    out = tmp_path / f"seed{seed}"
+    with pytest.raises(_Loaded):
+        train_variant(16, profile, data_dir=str(data_dir), out_dir=out, seed=seed, verbose=0,
+                      overrides=overrides)
+    config = json.loads((out / "config.json").read_text())
+    return seen["data"], config["data_source"]["fingerprint"]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "paper32"])
+def test_every_seed_of_a_run_gets_the_same_split(monkeypatch, tmp_path, cifar_batches_dir, profile):
+    """The paired tests compare seeds image by image: the training, validation
+    and test images must not change with the run's seed."""
+    overrides = {"train_limit": 160, "test_limit": 40} if profile == "paper32" else None
+    a, fingerprint_a = loaded_data(monkeypatch, tmp_path, cifar_batches_dir, 0, profile, overrides)
+    b, fingerprint_b = loaded_data(monkeypatch, tmp_path, cifar_batches_dir, 3, profile, overrides)
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert fingerprint_a == fingerprint_b is not None
+    # and the subsets are proper ones: 160 of 200 training images, 40 of 40 test images
+    assert (len(a.y_train) + len(a.y_val), len(a.y_test)) == (160, 40)
+
+
+def test_paper32_trains_with_the_keras2_rmsprop_and_the_authors_split(tmp_path, cifar_batches_dir):
+    from gpc_support.data import load_cifar10
+
+    out = tmp_path / "paper32"
+    overrides = {"train_limit": 100, "test_limit": 20, "epochs": 1, "batch_size": 16}
+    metrics = train_variant(16, "paper32", data_dir=str(cifar_batches_dir), out_dir=out,
+                            overrides=overrides, verbose=0)
+    config = json.loads((out / "config.json").read_text())
+    for record in (config, metrics):
+        assert record["optimizer"] == "rmsprop-keras2"
+        assert (record["profile"]["split"], record["profile"]["image_size"]) == ("authors", 32)
+    # the 100 kept images in source order; validation: the first int(0.1 n) of each class
+    everything = load_cifar10(str(cifar_batches_dir), train_limit=100, test_limit=20)
+    labels = np.concatenate([everything.y_train, everything.y_val])
+    counts = np.bincount(labels, minlength=10)
+    assert metrics["val_images"] == sum(int(0.1 * n) for n in counts)
+    assert metrics["train_images"] + metrics["val_images"] == 100
+    assert [r["epoch"] for r in read_history(out / "history.csv")] == [1]
+    import keras
+
+    from gpc_support.optimizers import RMSpropKeras2
+    (ckpt,) = (out / "checkpoints").glob("epoch_*.keras")
+    assert type(keras.models.load_model(ckpt).optimizer) is RMSpropKeras2
+
+
+def test_a_config_written_before_the_optimizer_and_split_fields_is_still_resumed(tmp_path):
+    """The committed cpu runs' config.json lacks "optimizer" and the profile's
+    optimizer and split: those runs used Keras 3's RMSprop and the random
+    split, which the cpu profile still names, so their folders resume; a
+    profile with another optimizer is refused."""
+    from gpc_support import training
+
+    config = training._run_config(16, get_profile("cpu"), 0, "float32", None)
+    old = json.loads(json.dumps(config))
+    del old["optimizer"], old["profile"]["optimizer"], old["profile"]["split"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    training._claim_folder(tmp_path, config)   # accepted
+    assert json.loads((tmp_path / "config.json").read_text()) == old   # and left as it was
+    other = training._run_config(16, get_profile("cpu", optimizer="rmsprop-keras2"), 0,
+                                 "float32", None)
+    with pytest.raises(RunError, match="another configuration \\(differs in profile\\)"):
+        training._claim_folder(tmp_path, other)
