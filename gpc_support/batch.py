@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="paper | paper32 | cpu | quick | smoke (default: quick)")
     p.add_argument("--data-dir", default=None,
                    help="CIFAR-10 folder: python batches or train/ test/ class folders "
-                        "(default: keras.datasets.cifar10, which downloads)")
+                        "(default: the quick and smoke profiles use the CIFAR-10 subset "
+                        "committed in embedded_data/, the others keras.datasets.cifar10, "
+                        "which downloads)")
     p.add_argument("--channels", default="base,16,32,64,128",
                    help="comma-separated variants: base (MobileNet), channels per group, "
                         "ablation variants (mobilenet-swish, gpc16-relu6, gpc16-no-interleave, "
@@ -196,6 +198,9 @@ def plan_from_args(argv) -> dict:
         raise UsageError(str(err)) from None
     out = Path(args.out if args.out else REPO_ROOT / "results" / args.profile).expanduser().resolve()
     data_dir = None if args.data_dir is None else str(Path(args.data_dir).expanduser().resolve())
+    data_note = None
+    if data_dir is None:
+        data_dir, data_note = _embedded_default(args.profile)
     try:
         for ch in channels:
             validate_run_request(ch, profile, data_dir, out / "runs", seeds[0], None,
@@ -208,8 +213,23 @@ def plan_from_args(argv) -> dict:
     return {"channels": channels, "profile": args.profile, "overrides": overrides,
             "seeds": seeds, "seed": seeds[0], "out": out, "data_dir": data_dir,
             "data_dir_param": None if data_dir is None else _relative_to_root(data_dir, args.data_dir),
+            "data_note": data_note,
             "out_param": _relative_to_root(out, args.out), "precision": args.precision,
             "force": args.force, "check": args.check, **options_from_args(args)}
+
+
+def _embedded_default(profile: str) -> tuple[str | None, str | None]:
+    """(data folder, note) when `profile` uses the embedded subset without
+    --data-dir (unpacked into the cache on first use), else (None, None):
+    keras.datasets.cifar10."""
+    from .embedded import EMBEDDED_PROFILES, EmbeddedDataError, describe, embedded_data_dir
+
+    if profile not in EMBEDDED_PROFILES:
+        return None, None
+    try:
+        return str(embedded_data_dir()), describe()
+    except EmbeddedDataError as err:
+        raise UsageError(f"{err}; or pass --data-dir <CIFAR-10 folder>") from None
 
 
 def _check_out_writable(out: Path) -> None:
@@ -402,6 +422,8 @@ def run(plan: dict) -> int:
     print(f"gpc-study: profile {plan['profile']}, variants {', '.join(names)}, "
           f"seeds {', '.join(map(str, seeds))}, precision {plan.get('precision', 'float32')}, "
           f"results in {out}", flush=True)
+    if plan.get("data_note"):
+        print(f"data: {plan['data_note']} (no --data-dir given)", flush=True)
     if plan.get("gpus") or plan.get("cpus") or plan.get("executor"):  # gpc_support.scaleout
         from .scaleout import run_scaled
 

@@ -1,47 +1,29 @@
 """`build_model` against the method authors' own trained gpcMobileNet files.
 
-Uses ../shared/authors/*.hdf5 and a few test images from
-../shared/data/cifar10-jpeg.tar.gz; skips, saying so, where they are absent.
+Uses ../shared/authors/*.hdf5 (skips, saying so, where they are absent) and
+two test images per class of the CIFAR-10 subset committed in embedded_data/.
 """
 
-import tarfile
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 from keras import layers
 
 from gpc_support import authors, models
-from gpc_support.data import CLASS_NAMES
+from gpc_support.embedded import embedded_data_dir
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 FILES = sorted((SHARED / "authors").glob("*-best_result.hdf5"))
-ARCHIVE = SHARED / "data" / "cifar10-jpeg.tar.gz"
 
 needs_files = pytest.mark.skipif(
-    not FILES or not ARCHIVE.is_file(),
-    reason="the authors' trained files (../shared/authors) or the CIFAR-10 JPEG copy "
-           "(../shared/data) are not beside this checkout")
+    not FILES, reason="the authors' trained files (../shared/authors) are not beside this checkout")
 
 
 @pytest.fixture(scope="module")
-def test_images(tmp_path_factory):
-    """Two real test images per class, unpacked from the JPEG copy."""
-    root = tmp_path_factory.mktemp("cifar_jpeg")
-    wanted = {name: 2 for name in CLASS_NAMES}
-    with tarfile.open(ARCHIVE, "r:gz") as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if (member.isfile() and len(parts) >= 3 and parts[-3] == "test"
-                    and wanted.get(parts[-2], 0) > 0):
-                wanted[parts[-2]] -= 1
-                target = root / "test" / parts[-2] / parts[-1]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(tar.extractfile(member).read())
-                if not any(wanted.values()):
-                    break
-    return authors.load_test_images(root, 20)
+def test_images():
+    """Two real test images per class: the first by name in the embedded subset."""
+    return authors.load_test_images(embedded_data_dir(), 20)
 
 
 @needs_files
