@@ -326,6 +326,10 @@ _FAMILY_STYLE = {
 }
 
 
+_ABLATION_MARKERS = {"gpc16-relu6": "^", "gpc16-no-interleave": "v", "gpc16-no-sum": "P",
+                     "gpc16-k-only": "<", "gpc16-k-interleave": "X"}
+
+
 def _point_label(name: str, family: str) -> str:
     variant = parse_variant(name)
     if family in WIDTH_FAMILIES:
@@ -362,17 +366,25 @@ def plot_pareto(results: dict[str, list[RunResult]]):
                 y = members["mean %"].to_numpy()
                 yerr = np.vstack([y - members["min %"].to_numpy(),
                                   members["max %"].to_numpy() - y])
+                if family == "ablation":
+                    # a marker of its own per variant, named in the legend (several
+                    # share gpc16's budget, so labels beside them would collide)
+                    for name, xi, yi, lo, hi in zip(members.index, x, y, *yerr):
+                        ax.errorbar([xi], [yi], yerr=[[lo], [hi]], color=style["color"],
+                                    marker=_ABLATION_MARKERS.get(name, "^"), ls="none", ms=7,
+                                    capsize=3, zorder=3, alpha=0.85)
+                    continue
                 ax.errorbar(x, y, yerr=yerr, color=style["color"], marker=style["marker"],
                             ls=style["ls"], lw=1.8, ms=6, capsize=3, zorder=3)
-                # labels: widths below their line, gpc and ablation points beside theirs
-                offset = {"mobilenet": (0, -15), "mobilenet-swish": (0, 9),
-                          "gpc": (-9, 6), "ablation": (7, -3)}[family]
-                ha = {"gpc": "right", "ablation": "left"}.get(family, "center")
+                # labels: ReLU6 widths below their line, swish widths above, gpc to the left
+                offset = {"mobilenet": (0, -15), "mobilenet-swish": (0, 9), "gpc": (-9, 6)}[family]
+                ha = {"gpc": "right"}.get(family, "center")
                 for name, xi, yi in zip(members.index, x, y):
                     ax.annotate(_point_label(name, family), (xi, yi), xytext=offset,
                                 textcoords="offset points", ha=ha, fontsize=8,
                                 color=style["color"])
             _eng_axis(ax)
+            ax.yaxis.set_major_locator(ticker.MultipleLocator(2))
             ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=0))
             ax.margins(x=0.12, y=0.1)
             ax.set_xlabel(f"{BUDGETS[budget]}" + (f" per {size} image" if budget == "macs" else "")
@@ -381,9 +393,13 @@ def plot_pareto(results: dict[str, list[RunResult]]):
         axes[0][0].set_ylabel("test accuracy (mean over seeds; bar: min to max)")
         handles = [Line2D([], [], color=s["color"], marker=s["marker"], ls=s["ls"],
                           label=FAMILY_LABELS[f]) for f, s in _FAMILY_STYLE.items()
-                   if not points.empty and (points["family"] == f).any()]
+                   if f != "ablation" and not points.empty and (points["family"] == f).any()]
+        ablations = [] if points.empty else list(points.index[points["family"] == "ablation"])
+        handles += [Line2D([], [], color=_FAMILY_STYLE["ablation"]["color"], ls="none",
+                           marker=_ABLATION_MARKERS.get(name, "^"), label=name)
+                    for name in ablations]
         if handles:
-            fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+            fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
         seeds = sorted({int(n) for n in points["seeds"]}) if not points.empty else []
         fig.suptitle("At the same budget, which family is more accurate? (CIFAR-10 test set, "
                      f"{'/'.join(map(str, seeds)) or 'no'} seed(s) per point, {size})")

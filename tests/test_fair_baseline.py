@@ -134,7 +134,7 @@ def test_pareto_figure_has_a_line_per_family(tmp_path):
     assert [ax.get_xscale() for ax in axes] == ["log", "log"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["MobileNet by width (ReLU6)", "gpcMobileNet by channels per group",
-                      "gpc16 ablation variants"]
+                      "gpc16-k-only"]
     # the ReLU6 family's line joins its three widths in budget order
     lines = [l for l in axes[0].get_lines() if l.get_marker() == "s"]
     assert [list(l.get_xdata()) for l in lines] == [[221_114, 834_666, 3_239_114]]
