@@ -1,7 +1,13 @@
-"""Write a results folder's summary into README.md, between markers.
+"""Write a results folder's summary into README.md and docs/results.md, between markers.
 
-    python scripts/render_readme_results.py cpu            # results/cpu/summary -> README.md
-    python scripts/render_readme_results.py cpu --check    # exit 1 if README.md is out of date
+    python scripts/render_readme_results.py cpu            # results/cpu/summary -> both files
+    python scripts/render_readme_results.py cpu --check    # exit 1 if either is out of date
+
+The README's `<!-- answer:<profile>:start -->` section gets the first-screen
+answer (what each gpc network saves and how it compares, with verdicts;
+latency from results/deploy/latency.csv); docs/results.md's
+`results:<profile>-fair` section the fair baseline (fair_baseline.csv,
+equal_budget.csv, fig_pareto).
 
 Where the README also holds `<!-- results:<profile>-ablation:start -->` and
 its end marker, that section gets the ablation's table and contrasts
@@ -32,6 +38,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from gpc_support.ablation import GROUP_INTROS, contrast_statements, extra_sections  # noqa: E402
+from gpc_support.fair_baseline import (FAIR_INTRO, FAMILY_LABELS, equal_budget_statements,  # noqa: E402
+                                       equal_budget_table)
+from gpc_support.headline import headline_rows  # noqa: E402
+from gpc_support.runs import short_name  # noqa: E402
 from gpc_support.report_values import JPEG_NOTE  # noqa: E402
 from gpc_support.significance import ALPHA, FAMILY_COLUMNS, HOLDS, pair_statements  # noqa: E402
 from gpc_support.summary_text import FIGURES, OLD_NETWORKS_TEXT  # noqa: E402
@@ -122,9 +132,10 @@ def checked_statements(statements: list[str], verdicts) -> list[str]:
     return statements
 
 
-def render_section(results_dir, results_rel: str) -> str:
+def render_section(results_dir, results_rel: str, docs_rel: str = "docs/") -> str:
     """The markdown that goes between the markers, from `<results_dir>/summary/`;
-    `results_rel` is how the README links to that folder (e.g. "results/cpu")."""
+    `results_rel` is how the file links to that folder (e.g. "results/cpu"),
+    `docs_rel` how it links to docs/ ("docs/" from the README, "" from docs/)."""
     summary_dir = Path(results_dir) / "summary"
     table = _read(summary_dir, "summary.csv", index_col=0)
     runs = _read(summary_dir, "runs.csv")
@@ -177,9 +188,9 @@ def render_section(results_dir, results_rel: str) -> str:
         lines += ["Which differences hold: each claim's verdict (*holds* or *not resolved*) comes "
                   "from a test of the mean difference over seeds that carries both the training "
                   "seeds and the test images, Holm-corrected over these pairs "
-                  "([docs/statistics.md](docs/statistics.md)); the exact McNemar test per seed "
-                  "and the bootstrap over test images beside it measure one test set's noise "
-                  "only. Differences are b - a, in pp:", ""]
+                  f"([docs/statistics.md]({docs_rel}statistics.md)); the exact McNemar test per "
+                  "seed and the bootstrap over test images beside it measure one test set's "
+                  "noise only. Differences are b - a, in pp:", ""]
         groups = pairs.groupby(["a", "b"], sort=False)
         verdicts = [g["verdict"].iloc[0] for _, g in groups]
         lines += [f"* {s}" for s in checked_statements(pair_statements(pairs), verdicts)]
@@ -192,7 +203,7 @@ def render_section(results_dir, results_rel: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_ablation_section(results_dir, results_rel: str) -> str:
+def render_ablation_section(results_dir, results_rel: str, docs_rel: str = "docs/") -> str:
     """The markdown of the ablation section, from `<results_dir>/summary/`."""
     summary_dir = Path(results_dir) / "summary"
     if not (summary_dir / "ablation.csv").is_file():
@@ -224,8 +235,9 @@ def render_ablation_section(results_dir, results_rel: str) -> str:
                   "(*holds* or *not resolved*) comes from a test of the mean difference over "
                   "seeds that carries both the training seeds and the test images, "
                   "Holm-corrected over all the contrasts below "
-                  "([docs/statistics.md](docs/statistics.md)); the exact McNemar test per seed "
-                  "and the bootstrap over test images measure one test set's noise only:", ""]
+                  f"([docs/statistics.md]({docs_rel}statistics.md)); the exact McNemar test per "
+                  "seed and the bootstrap over test images measure one test set's noise only:",
+                  ""]
         primary = contrasts[contrasts["primary"].astype(str).str.lower() == "true"]
         lines += [f"* {s}" for s in checked_statements(contrast_statements(per_seed, contrasts),
                                                        primary["verdict"])]
@@ -243,43 +255,228 @@ def render_ablation_section(results_dir, results_rel: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def rewrite(readme_text: str, profile: str, section: str) -> str:
-    """`readme_text` with the section between the profile's markers replaced."""
-    start, end = markers(profile)
+def render_fair_section(results_dir, results_rel: str, docs_rel: str = "docs/") -> str:
+    """The fair baseline: every network's budget and accuracy, the equal-budget
+    table with verdicts and fig_pareto, from `<results_dir>/summary/`."""
+    summary_dir = Path(results_dir) / "summary"
+    head = (f"<!-- generated by scripts/render_readme_results.py from {results_rel}/summary/; "
+            "do not edit by hand -->")
+    if not (summary_dir / "equal_budget.csv").is_file():
+        return f"{head}\n\nNo thinner MobileNet has run in `{results_rel}/runs/` yet.\n"
+    budget = _read(summary_dir, "equal_budget.csv")
+    budget["lo"] = budget["lo"].where(budget["lo"].notna(), None)
+    budget["hi"] = budget["hi"].where(budget["hi"].notna(), None)
+    budget["note"] = budget["note"].astype(object).fillna("")
+    _require_verdicts(budget[budget["diff pp (gpc - family)"].notna()],
+                      f"{results_rel}/summary/equal_budget.csv")
+    lines = [head, "", FAIR_INTRO.replace("docs/statistics.md",
+                                          f"[docs/statistics.md]({docs_rel}statistics.md)"), ""]
+    widths = _read(summary_dir, "fair_baseline.csv", index_col=0)
+    order = {f: i for i, f in enumerate(FAMILY_LABELS)}
+    widths = widths.assign(_o=widths["family"].map(order)).sort_values(["_o", "params"])
+    shown = pd.DataFrame({
+        "Network": [short_name(v) for v in widths.index],
+        "Family": [FAMILY_LABELS[f] for f in widths["family"]],
+        "Parameters": [f"{int(p):,}" for p in widths["params"]],
+        f"MACs @ {_study_image_size(summary_dir)}": [f"{m / 1e6:.2f}M" for m in widths["macs"]],
+        "Seeds": [int(n) for n in widths["seeds"]],
+        "Test accuracy %": [f"{m:.2f}" + ("" if pd.isna(sd) else f" ± {sd:.2f}")
+                            for m, sd in zip(widths["mean %"], widths["sd pp"])],
+    })
+    lines += [format_markdown(shown, list(shown.columns)).rstrip(), "",
+              format_markdown(equal_budget_table(budget)).rstrip(), ""]
+    tested = budget[budget["diff pp (gpc - family)"].notna()]
+    statements = checked_statements(equal_budget_statements(tested), tested["verdict"])
+    lines += [f"* {line}" for line in statements] + [""]
+    if (summary_dir / "fig_pareto.png").is_file():
+        lines += [f"![{FIGURES['fig_pareto']}]({results_rel}/summary/fig_pareto.png)", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _verdict_cell(mean, verdict, seeds) -> str:
+    if pd.isna(mean):
+        return "not run yet"
+    tail = ", one seed" if seeds == 1 else ""
+    return f"{mean:+.2f} pp, {verdict}{tail}"
+
+
+def _latency(deploy_dir: Path) -> dict:
+    """{variant: ratio to MobileNet} under LiteRT + XNNPACK at 224 px, 1 thread,
+    the deployment form (grouped), from `results/deploy/latency.csv`."""
+    path = deploy_dir / "latency.csv"
+    if not path.is_file():
+        return {}
+    df = pd.read_csv(path)
+    df = df[(df["runtime"] == "LiteRT+XNNPACK") & (df["image_size"] == 224)
+            & (df["threads"] == 1) & (df["form"].isin(["grouped", "baseline"]))]
+    return {r["variant"]: float(r["ratio_to_mobilenet"]) for _, r in df.iterrows()}
+
+
+def render_answer(results_dir, results_rel: str, deploy_dir) -> str:
+    """The README's first-screen answer: one row per gpc network with what it
+    saves (parameters, MACs, deployed latency) and its accuracy against
+    MobileNet, MobileNet-swish and a thinner MobileNet-swish at the same
+    parameters, each with its verdict; then the sentences that say it."""
+    summary_dir = Path(results_dir) / "summary"
+    table = _read(summary_dir, "summary.csv", index_col=0)
+    pairs = _read(summary_dir, "pairs.csv")
+    contrasts = _read(summary_dir, "contrasts.csv", index_col=0)
+    _require_verdicts(pairs, f"{results_rel}/summary/pairs.csv")
+    _require_verdicts(contrasts, f"{results_rel}/summary/contrasts.csv")
+    budget = (_read(summary_dir, "equal_budget.csv") if (summary_dir / "equal_budget.csv").is_file()
+              else None)
+    rows = headline_rows(pairs, contrasts, budget)
+    latency = _latency(Path(deploy_dir))
+    size = _study_image_size(summary_dir)
+
+    def cell(gpc, kind):
+        mine = rows[(rows["gpc"] == gpc) & (rows["comparator"] == kind)]
+        if mine.empty:
+            return "not run yet"
+        r = mine.iloc[0]
+        return _verdict_cell(r["diff pp"], r["verdict"], r["seeds"])
+
+    base = table.loc["mobilenet"] if "mobilenet" in table.index else None
+    out = []
+    for gpc in ("gpc16", "gpc32", "gpc64", "gpc128"):
+        if gpc not in table.index:
+            continue
+        t = table.loc[gpc]
+        out.append({
+            "Network": f"gpcMobileNet {gpc[3:]}",
+            "Parameters": f"{int(t['Parameters']):,} ({100 - t['Parameter reduction %']:.0f}%)",
+            f"MACs @ {size}": f"{t['MACs (M)']:.2f}M ({100 - t['MAC reduction %']:.0f}%)",
+            "Latency, LiteRT 224 px": (f"{latency[gpc]:.2f}x" if gpc in latency else "NA"),
+            "Test accuracy %": t["Test accuracy %"],
+            "vs MobileNet": cell(gpc, "mobilenet"),
+            "vs MobileNet-swish": cell(gpc, "mobilenet-swish"),
+            "vs thinner MobileNet-swish, same parameters": cell(gpc, "swish-params"),
+        })
+    shown = pd.DataFrame(out)
+    lines = [f"<!-- generated by scripts/render_readme_results.py from {results_rel}/summary/ "
+             "and results/deploy/; do not edit by hand -->", ""]
+    if base is not None:
+        lines += [f"MobileNet v1 (ReLU6, full width): {int(base['Parameters']):,} parameters, "
+                  f"{base['MACs (M)']:.2f}M MACs per {size} image, test accuracy "
+                  f"{base['Test accuracy %']}. Each gpc network's share of that in "
+                  "brackets, its latency as a multiple of MobileNet's, and its accuracy "
+                  "difference in pp (gpc - other) with the verdict of the test over seeds and "
+                  "test images (Holm-corrected; *holds* or *not resolved*):", ""]
+    lines += [format_markdown(shown, list(shown.columns)).rstrip(), ""]
+    lines += [f"* {s}" for s in _answer_sentences(rows)]
+    lines += ["", f"CIFAR-10 at {size}, 15 epochs (`cpu` profile), JPEG copy of the images; "
+              "latency: batch 1, one thread, the deployment form "
+              "([docs/deployment.md](docs/deployment.md)); everything in full: "
+              "[docs/results.md](docs/results.md)."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _span(values) -> str:
+    values = sorted(values)
+    return f"{values[0]:+.2f}" if len(values) == 1 else f"{values[0]:+.2f} to {values[-1]:+.2f}"
+
+
+def _answer_sentences(rows: pd.DataFrame) -> list[str]:
+    """Two or three plain sentences over `headline_rows`, each claim with its verdict."""
+    out = []
+    full = rows[rows["comparator"] == "mobilenet"]
+    if len(full):
+        parts = [f"{g} {r['diff pp']:+.2f} pp ({r['verdict']})"
+                 for g, r in full.set_index("gpc").iterrows()]
+        out.append("Against MobileNet as published (ReLU6): " + ", ".join(parts) + ".")
+    swish = rows[rows["comparator"] == "mobilenet-swish"]
+    if len(swish):
+        verdicts = set(swish["verdict"])
+        word = ("every one holds" if verdicts == {HOLDS} else
+                "verdicts: " + ", ".join(f"{g} {v}" for g, v in zip(swish["gpc"], swish["verdict"])))
+        out.append("Against MobileNet with the same swish activation every gpc network is "
+                   f"{'behind' if (swish['diff pp'] < 0).all() else 'at'} "
+                   f"{_span(swish['diff pp'])} pp ({word}): where they are ahead of the "
+                   "published MobileNet, swish does it, and MobileNet can have swish too.")
+    thin = rows[rows["comparator"] == "swish-params"]
+    if len(thin):
+        seeds = int(thin["seeds"].min())
+        verdicts = set(thin["verdict"])
+        word = ("every one holds" if verdicts == {HOLDS} else
+                "one seed so far, not yet resolved" if seeds == 1 else
+                "verdicts: " + ", ".join(f"{g} {v}" for g, v in zip(thin["gpc"], thin["verdict"])))
+        ahead = "ahead" if (thin["diff pp"] > 0).all() else "not uniformly ahead"
+        out.append("Against MobileNet-swish made thinner to the same parameters (the width "
+                   f"multiplier instead of grouping) the gpc networks are {ahead}, "
+                   f"{_span(thin['diff pp'])} pp ({word}).")
+    return out
+
+
+def rewrite(readme_text: str, profile: str, section: str, label: str | None = None) -> str:
+    """`readme_text` with the section between the markers replaced: those of
+    results:<profile>, or of `label` (e.g. 'answer:cpu') when given."""
+    start, end = (f"<!-- {label}:start -->", f"<!-- {label}:end -->") if label else markers(profile)
     if readme_text.count(start) != 1 or readme_text.count(end) != 1:
-        raise RenderError(f"README.md must hold each of {start} and {end} exactly once")
+        raise RenderError(f"the file must hold each of {start} and {end} exactly once")
     head, rest = readme_text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{section}{end}{tail}"
 
 
+def render_file(text: str, profile: str, folder: Path, results_rel: str, docs_rel: str,
+                deploy_dir: Path) -> str:
+    """`text` with every generated section of `profile` it holds rewritten:
+    answer:<profile> (the README's first screen), results:<profile>,
+    results:<profile>-ablation and results:<profile>-fair.  A file with none
+    of them is an error."""
+    makers = {
+        f"answer:{profile}": lambda: render_answer(folder, results_rel, deploy_dir),
+        f"results:{profile}": lambda: render_section(folder, results_rel, docs_rel),
+        f"results:{profile}-ablation": lambda: render_ablation_section(folder, results_rel,
+                                                                       docs_rel),
+        f"results:{profile}-fair": lambda: render_fair_section(folder, results_rel, docs_rel),
+    }
+    present = [name for name in makers if f"<!-- {name}:start -->" in text]
+    if not present:
+        raise RenderError(f"no generated section of profile {profile!r} (markers such as "
+                          f"<!-- answer:{profile}:start -->)")
+    for name in present:
+        text = rewrite(text, name, makers[name](), label=name)
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile", help="the results folder under results/ (e.g. cpu)")
-    parser.add_argument("--readme", default=str(ROOT / "README.md"), help="the file to rewrite")
+    parser.add_argument("--readme", default=str(ROOT / "README.md"), help="the README to rewrite")
+    parser.add_argument("--docs", default=str(ROOT / "docs" / "results.md"),
+                        help="the results page under docs/ to rewrite ('' for none)")
     parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 when the README section is out of date")
+                        help="do not write; exit 1 when a generated section is out of date")
     args = parser.parse_args(argv)
-    readme = Path(args.readme)
+    folder, deploy = ROOT / "results" / args.profile, ROOT / "results" / "deploy"
+    targets = [(Path(args.readme), f"results/{args.profile}", "docs/")]
+    if args.docs:
+        targets.append((Path(args.docs), f"../results/{args.profile}", ""))
+    stale = []
     try:
-        text = readme.read_text(encoding="utf-8")
-        folder, rel = ROOT / "results" / args.profile, f"results/{args.profile}"
-        new = rewrite(text, args.profile, render_section(folder, rel))
-        if markers(f"{args.profile}-ablation")[0] in new:
-            new = rewrite(new, f"{args.profile}-ablation", render_ablation_section(folder, rel))
+        updates = []
+        for path, results_rel, docs_rel in targets:
+            text = path.read_text(encoding="utf-8")
+            new = render_file(text, args.profile, folder, results_rel, docs_rel, deploy)
+            updates.append((path, text, new))
     except (RenderError, OSError) as err:
         print(f"render_readme_results: {err}", file=sys.stderr)
         return 2
-    if args.check:
-        if new != text:
-            print(f"{readme.name}: the results:{args.profile} section is out of date; run "
-                  f"python scripts/render_readme_results.py {args.profile}", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        with io.open(readme, "w", encoding="utf-8", newline="") as f:
+    for path, text, new in updates:
+        if new == text:
+            print(f"{path.name}: {args.profile} sections up to date")
+            continue
+        if args.check:
+            stale.append(path.name)
+            continue
+        with io.open(path, "w", encoding="utf-8", newline="") as f:
             f.write(new)
-    print(f"{readme.name}: results:{args.profile} section {'rewritten' if new != text else 'up to date'}")
+        print(f"{path.name}: {args.profile} sections rewritten")
+    if stale:
+        print(f"{', '.join(stale)}: the {args.profile} sections are out of date; run "
+              f"python scripts/render_readme_results.py {args.profile}", file=sys.stderr)
+        return 1
     return 0
 
 
