@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["headline_rows", "plot_headline"]
+from .significance import HOLDS
+
+__all__ = ["headline_rows", "answer_sentences", "plot_headline"]
 
 GPC = ("gpc16", "gpc32", "gpc64", "gpc128")
 # comparator -> (label, colour, marker)
@@ -121,3 +123,40 @@ def plot_headline(rows: pd.DataFrame):
         fig.suptitle("Does a gpc network beat the MobileNet it would replace? "
                      "(right of 0: the gpc network is more accurate)")
     return fig
+
+
+def _span(values) -> str:
+    values = sorted(values)
+    return f"{values[0]:+.2f}" if len(values) == 1 else f"{values[0]:+.2f} to {values[-1]:+.2f}"
+
+
+def answer_sentences(rows: pd.DataFrame) -> list[str]:
+    """Two or three plain sentences over `headline_rows`, each claim with its
+    verdict: the conclusions the README and the summary open with."""
+    out = []
+    full = rows[rows["comparator"] == "mobilenet"]
+    if len(full):
+        parts = [f"{g} {r['diff pp']:+.2f} pp ({r['verdict']})"
+                 for g, r in full.set_index("gpc").iterrows()]
+        out.append("Against MobileNet as published (ReLU6): " + ", ".join(parts) + ".")
+    swish = rows[rows["comparator"] == "mobilenet-swish"]
+    if len(swish):
+        verdicts = set(swish["verdict"])
+        word = ("every one holds" if verdicts == {HOLDS} else
+                "verdicts: " + ", ".join(f"{g} {v}" for g, v in zip(swish["gpc"], swish["verdict"])))
+        out.append("Against MobileNet with the same swish activation every gpc network is "
+                   f"{'behind' if (swish['diff pp'] < 0).all() else 'at'} "
+                   f"{_span(swish['diff pp'])} pp ({word}): where they are ahead of the "
+                   "published MobileNet, swish does it, and MobileNet can have swish too.")
+    thin = rows[rows["comparator"] == "swish-params"]
+    if len(thin):
+        seeds = int(thin["seeds"].min())
+        verdicts = set(thin["verdict"])
+        word = ("every one holds" if verdicts == {HOLDS} else
+                "one seed so far, not yet resolved" if seeds == 1 else
+                "verdicts: " + ", ".join(f"{g} {v}" for g, v in zip(thin["gpc"], thin["verdict"])))
+        ahead = "ahead" if (thin["diff pp"] > 0).all() else "not uniformly ahead"
+        out.append("Against MobileNet-swish made thinner to the same parameters (the width "
+                   f"multiplier instead of grouping) the gpc networks are {ahead}, "
+                   f"{_span(thin['diff pp'])} pp ({word}).")
+    return out

@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 from gpc_support.ablation import GROUP_INTROS, contrast_statements, extra_sections  # noqa: E402
 from gpc_support.fair_baseline import (FAIR_INTRO, FAMILY_LABELS, equal_budget_statements,  # noqa: E402
                                        equal_budget_table)
-from gpc_support.headline import headline_rows  # noqa: E402
+from gpc_support.headline import answer_sentences, headline_rows  # noqa: E402
 from gpc_support.runs import short_name  # noqa: E402
 from gpc_support.report_values import JPEG_NOTE  # noqa: E402
 from gpc_support.significance import ALPHA, FAMILY_COLUMNS, HOLDS, pair_statements  # noqa: E402
@@ -363,48 +363,12 @@ def render_answer(results_dir, results_rel: str, deploy_dir) -> str:
                   "difference in pp (gpc - other) with the verdict of the test over seeds and "
                   "test images (Holm-corrected; *holds* or *not resolved*):", ""]
     lines += [format_markdown(shown, list(shown.columns)).rstrip(), ""]
-    lines += [f"* {s}" for s in _answer_sentences(rows)]
+    lines += [f"* {s}" for s in answer_sentences(rows)]
     lines += ["", f"CIFAR-10 at {size}, 15 epochs (`cpu` profile), JPEG copy of the images; "
               "latency: batch 1, one thread, the deployment form "
               "([docs/deployment.md](docs/deployment.md)); everything in full: "
               "[docs/results.md](docs/results.md)."]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _span(values) -> str:
-    values = sorted(values)
-    return f"{values[0]:+.2f}" if len(values) == 1 else f"{values[0]:+.2f} to {values[-1]:+.2f}"
-
-
-def _answer_sentences(rows: pd.DataFrame) -> list[str]:
-    """Two or three plain sentences over `headline_rows`, each claim with its verdict."""
-    out = []
-    full = rows[rows["comparator"] == "mobilenet"]
-    if len(full):
-        parts = [f"{g} {r['diff pp']:+.2f} pp ({r['verdict']})"
-                 for g, r in full.set_index("gpc").iterrows()]
-        out.append("Against MobileNet as published (ReLU6): " + ", ".join(parts) + ".")
-    swish = rows[rows["comparator"] == "mobilenet-swish"]
-    if len(swish):
-        verdicts = set(swish["verdict"])
-        word = ("every one holds" if verdicts == {HOLDS} else
-                "verdicts: " + ", ".join(f"{g} {v}" for g, v in zip(swish["gpc"], swish["verdict"])))
-        out.append("Against MobileNet with the same swish activation every gpc network is "
-                   f"{'behind' if (swish['diff pp'] < 0).all() else 'at'} "
-                   f"{_span(swish['diff pp'])} pp ({word}): where they are ahead of the "
-                   "published MobileNet, swish does it, and MobileNet can have swish too.")
-    thin = rows[rows["comparator"] == "swish-params"]
-    if len(thin):
-        seeds = int(thin["seeds"].min())
-        verdicts = set(thin["verdict"])
-        word = ("every one holds" if verdicts == {HOLDS} else
-                "one seed so far, not yet resolved" if seeds == 1 else
-                "verdicts: " + ", ".join(f"{g} {v}" for g, v in zip(thin["gpc"], thin["verdict"])))
-        ahead = "ahead" if (thin["diff pp"] > 0).all() else "not uniformly ahead"
-        out.append("Against MobileNet-swish made thinner to the same parameters (the width "
-                   f"multiplier instead of grouping) the gpc networks are {ahead}, "
-                   f"{_span(thin['diff pp'])} pp ({word}).")
-    return out
 
 
 def rewrite(readme_text: str, profile: str, section: str, label: str | None = None) -> str:
