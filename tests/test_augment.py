@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import keras
 
-from gpc_support.augment import AUGMENTATIONS, RandomAffine, set_inference_augmentation
+from gpc_support.data.augment import AUGMENTATIONS, RandomAffine, set_inference_augmentation
 
 scipy = pytest.importorskip("scipy", reason="the reference ImageDataGenerator needs scipy")
 from keras.src.legacy.preprocessing.image import ImageDataGenerator  # noqa: E402

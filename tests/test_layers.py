@@ -5,7 +5,7 @@ import pytest
 import keras
 from keras import layers
 
-from gpc_support.layers import (
+from gpc_support.model.layers import (
     ChannelInterleave,
     GroupedPointwiseConv2D,
     conv2d_kernel_to_grouped,
