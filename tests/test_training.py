@@ -1,5 +1,6 @@
 """The training engine: schedule, profiles, a smoke run, kill and resume."""
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from gpc_support.train.profiles import PROFILES, ProfileError, get_profile, learning_rate
-from gpc_support.train.engine import (HISTORY_FIELDS, METRICS_FIELDS, RunError, _check_data,
+from gpc_support.common.run_folder import METRICS_FIELDS
+from gpc_support.train.engine import (HISTORY_FIELDS, RunError, _check_data,
                                   read_history, train_variant)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -329,3 +331,11 @@ def test_a_config_written_before_the_optimizer_and_split_fields_is_still_resumed
                                  "float32", None)
     with pytest.raises(RunError, match="another configuration \\(differs in profile\\)"):
         training._claim_folder(tmp_path, other)
+
+
+def test_cpu_and_quick_profiles_are_exactly_their_table():
+    # every field, the schedule included (a changed decay or warm-up is a changed study)
+    from gpc_support.train.profiles import PROFILES
+
+    assert dataclasses.asdict(PROFILES['cpu']) == {'name': 'cpu', 'image_size': 32, 'batch_size': 64, 'epochs': 15, 'train_limit': None, 'test_limit': None, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 2, 'lr_decay': 0.85, 'lr_cycle': 15}
+    assert dataclasses.asdict(PROFILES['quick']) == {'name': 'quick', 'image_size': 32, 'batch_size': 64, 'epochs': 3, 'train_limit': 8000, 'test_limit': 2000, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 1, 'lr_decay': 0.5, 'lr_cycle': 3}
