@@ -19,7 +19,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 for arg in "$@"; do
     if [ "$arg" = "-h" ] || [ "$arg" = "--help" ]; then
-        exec python3 -m gpc_support.batch --help
+        exec python3 -m gpc_support.run.cli --help
     fi
 done
 # shellcheck source=scripts/setup_env.sh
@@ -33,5 +33,5 @@ NOISE='^(WARNING: All log messages before absl::InitializeLog|I0000 |.*Kernel is
 # to run_all.sh reach it directly (it stops the kernel and exits 130 / 143).
 # The stderr filter ignores those signals, so it outlives the driver long
 # enough to pass on its last message; it ends when the driver's stderr closes.
-exec "$PYTHON" -m gpc_support.batch "$@" \
+exec "$PYTHON" -m gpc_support.run.cli "$@" \
     2> >(trap '' INT TERM; exec grep --line-buffered -v -E "$NOISE" >&2)

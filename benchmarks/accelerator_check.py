@@ -331,7 +331,7 @@ def device_step(out: Path) -> None:
     import keras
     import numpy
 
-    from gpc_support.environment import environment_info
+    from gpc_support.common.environment import environment_info
 
     info = {"environment": environment_info(), "numpy": numpy.__version__,
             "keras": keras.__version__, "python": platform.python_version()}
@@ -365,7 +365,7 @@ def device_step(out: Path) -> None:
 def variant_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path, cfg: dict) -> None:
     import keras
 
-    from gpc_support import training
+    from gpc_support.train import engine as training
 
     val_seconds = []
     original = training._validation_hooks
@@ -412,7 +412,7 @@ def authors_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
                  cfg: dict) -> None:
     """The paper profile's first epochs on the training set; each epoch's
     training loss and accuracy beside the authors' logged ones."""
-    from gpc_support import training
+    from gpc_support.train import engine as training
 
     overrides = {"train_limit": cfg["train_images"], "test_limit": cfg["test_images"],
                  "epochs": cfg["epochs"], "image_size": cfg["image_size"],

@@ -137,7 +137,7 @@ def parse_args(argv=None):
                         "(default latency)")
     p.add_argument("--variants", default=DEFAULT_VARIANTS,
                    help=f"comma-separated variants (default {DEFAULT_VARIANTS}); 'mobilenet', 'gpcN' for any N, "
-                        "or a name gpc_support.models.build_variant knows")
+                        "or a name gpc_support.model.networks.build_variant knows")
     p.add_argument("--forms", default="einsum,grouped", help=f"comma-separated, of {', '.join(FORMS)}")
     p.add_argument("--runtimes", default="litert,onnx", help="comma-separated, of litert, onnx")
     p.add_argument("--sizes", default="224,32", help="image sizes in px (default 224,32)")
@@ -196,13 +196,13 @@ def parse_args(argv=None):
 
 def variant_channels(name):
     """'mobilenet' -> None, 'gpc16' -> 16; any other name must be known to
-    gpc_support.models.build_variant (returns the name itself then)."""
+    gpc_support.model.networks.build_variant (returns the name itself then)."""
     if name == BASELINE:
         return None
     match = re.fullmatch(r"gpc(\d+)", name)
     if match and int(match.group(1)) >= 1:
         return int(match.group(1))
-    from gpc_support import models
+    from gpc_support.model import networks as models
 
     names = getattr(models, "VARIANT_NAMES", None)
     if hasattr(models, "build_variant") and (names is None or name in names):
@@ -212,7 +212,7 @@ def variant_channels(name):
 
 
 def build_variant(name, size):
-    from gpc_support import models
+    from gpc_support.model import networks as models
 
     channels = variant_channels(name)
     shape = (size, size, 3)
@@ -310,7 +310,7 @@ def export_all(models, workdir, runtimes, tag):
 
 
 def latency_job(args, workdir, env):
-    from gpc_support.metrics import count_macs
+    from gpc_support.model.counts import count_macs
 
     rows, op_rows, delegation = [], [], {}
     for size in args.sizes:
@@ -444,7 +444,7 @@ def write_ops_markdown(path, op_rows, delegation, size):
 def profile_job(args, workdir, env):
     from gpc_support.deploy import LiteRTRunner, deployment_model, to_litert
     from gpc_support.deploy.opgroups import group_model, op_groups
-    from gpc_support.metrics import macs_by_layer
+    from gpc_support.model.counts import macs_by_layer
 
     size = args.profile_size
     rows = []
@@ -579,7 +579,7 @@ LADDERS = {
 
 def ablation_job(args, workdir, env):
     from gpc_support.deploy import LiteRTRunner, deployment_model, to_litert
-    from gpc_support.deploy.ablation import ablated_model
+    from gpc_support.deploy.operator_removal import ablated_model
 
     size = args.profile_size
     print(f"[ablation {size} px] building the ladders", flush=True)
@@ -621,7 +621,7 @@ def write_ablation_markdown(path, rows):
     lines = ["# What each kind of operator costs inside the network (LiteRT + XNNPACK, batch 1)", "",
              f"Note: {rows[0]['note']}." if rows else "", "",
              "Each network is timed whole, then again with one more kind of operator taken out "
-             "(`gpc_support.deploy.ablation`); all networks alternate round by round. The step from one row to "
+             "(`gpc_support.deploy.operator_removal`); all networks alternate round by round. The step from one row to "
              "the next is what the removed kind costs in place. The last row of a network is what is left: the "
              "stem, the 1x1 convolutions (grouped in gpc, dense in MobileNet) and the head, plus four cheap "
              "1x1 stride-2 depthwise stand-ins for the stride-2 depthwise convolutions (they keep the shapes).",

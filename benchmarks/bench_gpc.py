@@ -40,9 +40,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
-from gpc_support.environment import environment_info  # noqa: E402
-from gpc_support.files import atomic_write_json  # noqa: E402
-from gpc_support.models import REPORT_CHANNELS, build_model, variant_name  # noqa: E402
+from gpc_support.common.environment import environment_info  # noqa: E402
+from gpc_support.common.atomic_files import atomic_write_json  # noqa: E402
+from gpc_support.model.networks import REPORT_CHANNELS, build_model, variant_name  # noqa: E402
 from tests.gpc_reference import reference_gpc_block  # noqa: E402
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gpc_support.embedded import (  # noqa: E402
+from gpc_support.data.embedded import (  # noqa: E402
     ARCHIVE_NAME,
     MANIFEST_NAME,
     SOURCE_COMMIT,
@@ -63,7 +63,7 @@ def select_files(source: Path) -> list[str]:
     """The subset's relative paths (sorted), chosen as the quick profile chooses."""
     import numpy as np
 
-    from gpc_support.data import _balanced_subset, _image_files
+    from gpc_support.data.cifar10 import _balanced_subset, _image_files
 
     chosen = []
     for split, per_class, stream in (("train", TRAIN_PER_CLASS, 1), ("test", TEST_PER_CLASS, 2)):

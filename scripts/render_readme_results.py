@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpc_support.ablation import GROUP_INTROS, contrast_statements, extra_sections  # noqa: E402
-from gpc_support.fair_baseline import (FAIR_INTRO, FAMILY_LABELS, equal_budget_statements,  # noqa: E402
-                                       equal_budget_table)
-from gpc_support.headline import answer_sentences, headline_rows  # noqa: E402
-from gpc_support.runs import short_name  # noqa: E402
-from gpc_support.report_values import JPEG_NOTE  # noqa: E402
-from gpc_support.significance import ALPHA, FAMILY_COLUMNS, HOLDS, pair_statements  # noqa: E402
-from gpc_support.summary_text import FIGURES, OLD_NETWORKS_TEXT  # noqa: E402
-from gpc_support.tables import format_markdown  # noqa: E402
+from gpc_support.report.ablation import GROUP_INTROS, contrast_statements, extra_sections  # noqa: E402
+from gpc_support.report.fair_baseline import (FAIR_INTRO, FAMILY_LABELS,  # noqa: E402
+                                              equal_budget_statements, equal_budget_table)
+from gpc_support.report.headline import answer_sentences, headline_rows  # noqa: E402
+from gpc_support.report.published_values import JPEG_NOTE  # noqa: E402
+from gpc_support.report.statistics import ALPHA, FAMILY_COLUMNS, HOLDS, pair_statements  # noqa: E402
+from gpc_support.report.summary_text import FIGURES, OLD_NETWORKS_TEXT  # noqa: E402
+from gpc_support.report.tables import format_markdown  # noqa: E402
+from gpc_support.model.variants import short_name  # noqa: E402
 
 README_FIGURES = ("fig_test_accuracy", "fig_accuracy", "fig_overlay_val_accuracy", "fig_reduction")
 
@@ -63,7 +63,7 @@ def _read(summary_dir: Path, name: str, **kwargs) -> pd.DataFrame:
     if not path.is_file():
         raise RenderError(f"{summary_dir.parent.name}/summary/{name}: no such file; build the "
                           "summary first (notebooks/summary.ipynb or "
-                          "python -m gpc_support.summary_notebook)")
+                          "python -m gpc_support.run.summary_notebook)")
     return pd.read_csv(path, **kwargs)
 
 
@@ -101,7 +101,7 @@ def _times_per_seed(table: pd.DataFrame, results_rel: str) -> list[str]:
     column = "Training time per seed (min)"
     if column not in table.columns:
         raise RenderError(f"{results_rel}/summary/summary.csv has no '{column}' column: it was "
-                          "built by older code; rebuild it (python -m gpc_support.summary_notebook "
+                          "built by older code; rebuild it (python -m gpc_support.run.summary_notebook "
                           f"{results_rel})")
     return [f"{t} min" if isinstance(t, str) and t else "NA" for t in table[column]]
 
@@ -112,7 +112,7 @@ def _require_verdicts(table: pd.DataFrame, name: str) -> None:
     if missing:
         raise RenderError(f"{name} has no {', '.join(repr(c) for c in missing)} column: it was "
                           "built by older code; rebuild the summary (python -m "
-                          "gpc_support.summary_notebook results/<profile>)")
+                          "gpc_support.run.summary_notebook results/<profile>)")
     holds = table["verdict"] == HOLDS
     wrong = table[holds & ~(table["p_holm"] < ALPHA)]
     if len(wrong):

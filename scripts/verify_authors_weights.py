@@ -5,7 +5,7 @@
         ../shared/authors/*.hdf5
 
 For each file: rebuild the authors' network from the file's own description,
-load the same weights into `gpc_support.models.build_model`, run both on the
+load the same weights into `gpc_support.model.networks.build_model`, run both on the
 same real test images (nearest-resized to 224, scaled to [0, 1]) and print
 how far their softmax outputs are apart, how often their argmax agrees, and
 each one's accuracy.  With the right wiring they agree to float32 rounding.
@@ -34,8 +34,8 @@ def main(argv=None) -> int:
                         help="largest allowed |softmax difference| (default 1e-4)")
     args = parser.parse_args(argv)
 
-    from gpc_support.authors import AuthorsFileError, compare_outputs, load_test_images
-    from gpc_support.data import DataError
+    from gpc_support.train.authors_weights import AuthorsFileError, compare_outputs, load_test_images
+    from gpc_support.data.cifar10 import DataError
 
     try:
         images, labels = load_test_images(args.data_dir, args.images)

@@ -47,8 +47,8 @@ def main(argv=None) -> None:
 
     import keras
 
-    from gpc_support.profiles import get_profile
-    from gpc_support.training import _compile, build_training_model
+    from gpc_support.train.profiles import get_profile
+    from gpc_support.train.engine import _compile, build_training_model
 
     profile = get_profile("smoke", augment="none")
     keras.utils.set_random_seed(0)

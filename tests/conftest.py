@@ -48,3 +48,30 @@ def cifar_batches_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GPC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+# -- the `slow` marker (pytest.ini): real training, subprocess runs, papermill -------------
+# A test is slow when its file is one of these, or its own code trains a
+# network, starts a process or executes a notebook; `./run_tests.sh -m "not
+# slow"` is the fast loop, CI runs everything.
+SLOW_FILES = {"test_notebooks.py", "test_run_all.py", "test_resume.py", "test_engine_backends.py",
+              "test_accelerator_check.py", "test_backends.py"}
+_SLOW_CALLS = ("subprocess.", "train_variant(", "papermill", "run_all.sh", "execute_notebook(",
+               "build_summary(")
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    for item in items:
+        if item.get_closest_marker("slow"):
+            continue
+        slow = item.path.name in SLOW_FILES
+        if not slow and getattr(item, "function", None) is not None:
+            try:
+                source = inspect.getsource(item.function)
+            except (OSError, TypeError):
+                source = ""
+            slow = any(call in source for call in _SLOW_CALLS)
+        if slow:
+            item.add_marker(pytest.mark.slow)

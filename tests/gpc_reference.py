@@ -1,8 +1,8 @@
 """The straightforward D6 block: `Conv2D(groups=N)` + slicing interleave.
 
-This is the reference the fast block in `gpc_support.layers` must equal; it
+This is the reference the fast block in `gpc_support.model.layers` must equal; it
 is used by the tests and by `benchmarks/bench_gpc.py`, never by the study.
-Layer names match `gpc_support.layers.gpc_block`, so weights can be copied
+Layer names match `gpc_support.model.layers.gpc_block`, so weights can be copied
 between the two models layer by layer.
 """
 
@@ -11,7 +11,7 @@ from keras import layers
 
 import numpy as np
 
-from gpc_support.layers import (
+from gpc_support.model.layers import (
     GroupedPointwiseConv2D,
     conv2d_kernel_to_grouped,
     group_count,
@@ -20,7 +20,7 @@ from gpc_support.layers import (
 
 
 def slice_interleave(x, groups, name):
-    """Concatenate x[..., 0::S], x[..., 1::S], ..., x[..., S-1::S] (SPEC.md)."""
+    """Concatenate x[..., 0::S], x[..., 1::S], ..., x[..., S-1::S] (docs/method.md)."""
     step = x.shape[-1] // groups
     parts = [
         layers.Lambda(lambda t, j=j: t[..., j::step], name=f"{name}_slice{j}")(x)

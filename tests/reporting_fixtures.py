@@ -1,6 +1,6 @@
-"""Results folders as gpc_support.training writes them, for the reporting tests.
+"""Results folders as gpc_support.train.engine writes them, for the reporting tests.
 
-Plausible numbers: the parameter counts of SPEC.md section 2, the MAC counts
+Plausible numbers: the parameter counts of docs/method.md section 2, the MAC counts
 of the real models at 32x32 and their report-rule figures.  Test predictions
 are made so that the accuracy of each run is known exactly.  No Keras or
 TensorFlow is imported here.
@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from gpc_support.runs import variant_label
+from gpc_support.report.results import variant_label
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
@@ -73,7 +73,7 @@ def correct_mask(accuracy: float, seed: int, variant: str) -> np.ndarray:
 
 def make_run(runs, variant, epochs=3, complete=True, seed=0, layout="seeds", accuracy=None,
              correct=None, code=True, data_source=None):
-    """A run folder as gpc_support.training leaves it (finished or not).
+    """A run folder as gpc_support.train.engine leaves it (finished or not).
 
     layout "seeds": runs/<variant>/seed<k>/; "old": runs/<variant>/ (seed in config.json).
     accuracy: the test accuracy (default FINAL_ACC - 0.01 + 0.002 * seed);

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gpc_support import ablation as abl
-from gpc_support.runs import load_results
-from gpc_support.significance import mcnemar_exact
-from gpc_support.summary_text import write_summary
+from gpc_support.report import ablation as abl
+from gpc_support.report.results import load_results
+from gpc_support.report.statistics import mcnemar_exact
+from gpc_support.report.summary_text import write_summary
 from tests.reporting_fixtures import TEST_IMAGES, make_run
 
 # right answers per (variant, seed): the first k images of the test set
@@ -57,7 +57,7 @@ def test_split_keeps_the_main_study_apart(ablation_folder):
 
 
 def test_names_match_the_models_ablations():
-    from gpc_support.models import check_channels
+    from gpc_support.model.networks import check_channels
 
     for name in abl.ABLATION_ONLY:
         assert check_channels(name) == name

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import keras
 
-from gpc_support.layers import ChannelInterleave, GroupedPointwiseConv2D, group_count
-from gpc_support.metrics import count_macs, count_params
-from gpc_support.models import (POINTWISE_FILTERS, block_table, build_model, check_channels,
+from gpc_support.model.layers import ChannelInterleave, GroupedPointwiseConv2D, group_count
+from gpc_support.model.counts import count_macs, count_params
+from gpc_support.model.networks import (POINTWISE_FILTERS, block_table, build_model, check_channels,
                                 parse_variant, variant_label, variant_name)
 
 ABLATION_NAMES = ["mobilenet-swish", "gpc16-relu6", "gpc16-no-interleave", "gpc16-no-sum",
@@ -136,7 +136,8 @@ def test_each_variant_trains_a_few_steps(name):
 
 
 def test_run_all_accepts_ablation_names():
-    from gpc_support.batch import UsageError, parse_channels
+    from gpc_support.run.cli import parse_channels
+    from gpc_support.run.console import UsageError
 
     assert parse_channels("base,16,gpc16-relu6,mobilenet-swish,GPC16-K-ONLY") == [
         None, 16, "gpc16-relu6", "mobilenet-swish", "gpc16-k-only"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import keras
 
-from gpc_support.augment import AUGMENTATIONS, RandomAffine, set_inference_augmentation
+from gpc_support.data.augment import AUGMENTATIONS, RandomAffine, set_inference_augmentation
 
 scipy = pytest.importorskip("scipy", reason="the reference ImageDataGenerator needs scipy")
 from keras.src.legacy.preprocessing.image import ImageDataGenerator  # noqa: E402
@@ -106,3 +106,13 @@ def test_saved_and_loaded_with_its_config(tmp_path):
     assert isinstance(layer, RandomAffine)
     assert (layer.rotation, layer.shift, layer.shear, layer.zoom, layer.validation) == (
         20.0, 0.3, 0.2, 0.3, True)
+
+
+def test_shifts_scale_with_their_own_axis_on_non_square_images():
+    # vertical shifts (tx, rows) scale with the height, horizontal ones (ty) with the width
+    layer = RandomAffine(rotation=0.0, shift=0.25, shear=0.0, zoom=0.0, flip=False, seed=5)
+    p = {k: keras.ops.convert_to_numpy(v) for k, v in layer.draw(4000, 8, 64).items()}
+    assert np.abs(p["tx"]).max() <= 0.25 * 8 + 1e-6 and np.abs(p["tx"]).max() > 0.24 * 8
+    assert np.abs(p["ty"]).max() <= 0.25 * 64 + 1e-6 and np.abs(p["ty"]).max() > 0.24 * 64
+    p = {k: keras.ops.convert_to_numpy(v) for k, v in layer.draw(4000, 64, 8).items()}
+    assert np.abs(p["tx"]).max() > 0.24 * 64 and np.abs(p["ty"]).max() <= 0.25 * 8 + 1e-6

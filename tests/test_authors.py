@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from keras import layers
 
-from gpc_support import authors, models
-from gpc_support.embedded import embedded_data_dir
+from gpc_support.train import authors_weights as authors
+from gpc_support.model import networks as models
+from gpc_support.data.embedded import embedded_data_dir
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 FILES = sorted((SHARED / "authors").glob("*-best_result.hdf5"))

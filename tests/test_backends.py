@@ -24,8 +24,8 @@ import sys
 import numpy as np
 import keras
 sys.path.insert(0, {root!r})
-from gpc_support.layers import GroupedPointwiseConv2D, ChannelInterleave
-from gpc_support.models import build_model
+from gpc_support.model.layers import GroupedPointwiseConv2D, ChannelInterleave
+from gpc_support.model.networks import build_model
 assert keras.backend.backend() == {backend!r}
 assert "tensorflow" not in sys.modules, "the model code imported TensorFlow"
 rng = np.random.default_rng(0)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpc_support import batch
-from gpc_support.data import CLASS_NAMES
+from gpc_support.common import run_folder
+from gpc_support.common.paths import REPO_ROOT
+from gpc_support.run import cli as batch
+from gpc_support.data.cifar10 import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,12 +109,12 @@ def test_plan_has_one_run_per_variant_and_seed(tmp_path, cifar_batches_dir, caps
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0].strip() for line in lines[1:]] == [
         "mobilenet/seed0", "mobilenet/seed1", "gpc16/seed0", "gpc16/seed1"]
-    assert batch.run_dir_of(tmp_path, "gpc16", 1) == tmp_path / "runs" / "gpc16" / "seed1"
-    assert batch.notebook_of(tmp_path, "gpc16", 1) == tmp_path / "notebooks" / "gpc16-seed1.ipynb"
+    assert run_folder.run_dir_of(tmp_path, "gpc16", 1) == tmp_path / "runs" / "gpc16" / "seed1"
+    assert run_folder.notebook_of(tmp_path, "gpc16", 1) == tmp_path / "notebooks" / "gpc16-seed1.ipynb"
 
 
 def test_precision_is_checked_by_train_variant(tmp_path, cifar_batches_dir):
-    from gpc_support.training import RunError, train_variant
+    from gpc_support.train.engine import RunError, train_variant
 
     with pytest.raises(RunError, match="precision must be one of 'float32', 'mixed'"):
         train_variant(16, "smoke", data_dir=str(cifar_batches_dir), out_dir=tmp_path / "p",
@@ -130,8 +132,8 @@ def test_relative_paths_reach_the_notebook_relative(tmp_path, cifar_batches_dir,
                                  "--check"])
     assert not Path(plan["data_dir_param"]).is_absolute()
     assert not Path(plan["out_param"]).is_absolute()
-    assert (batch.REPO_ROOT / plan["out_param"]).resolve() == (tmp_path / "res").resolve()
-    assert (batch.REPO_ROOT / plan["data_dir_param"]).resolve() == cifar_batches_dir.resolve()
+    assert (REPO_ROOT / plan["out_param"]).resolve() == (tmp_path / "res").resolve()
+    assert (REPO_ROOT / plan["data_dir_param"]).resolve() == cifar_batches_dir.resolve()
 
 
 def test_run_all_script_refuses_bad_channels_with_exit_status(tmp_path, existing_results):

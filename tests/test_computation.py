@@ -1,11 +1,11 @@
-"""gpc_support.computation: the architecture counts the summary shows."""
+"""gpc_support.report.architecture_counts: the architecture counts the summary shows."""
 
 from __future__ import annotations
 
 import pytest
 
-from gpc_support.computation import architecture_counts, channels_of, fill_report_flops
-from gpc_support.runs import load_results
+from gpc_support.report.architecture_counts import architecture_counts, channels_of, fill_report_flops
+from gpc_support.report.results import load_results
 from tests.reporting_fixtures import make_run
 
 

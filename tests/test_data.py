@@ -1,4 +1,4 @@
-"""Tests for gpc_support.data on small synthetic data in the real file formats.
+"""Tests for gpc_support.data.cifar10 on small synthetic data in the real file formats.
 
 Every image encodes its label and identity in its pixels, so the tests can
 check that labels still belong to their images after loading and splitting:
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpc_support import data as gdata
-from gpc_support.data import (
+from gpc_support.data import cifar10 as gdata
+from gpc_support.data.cifar10 import (
     CLASS_NAMES,
     CifarData,
     DataError,
@@ -445,7 +445,7 @@ def test_preprocessing_trains_inside_model_fit():
 
 
 def test_paper_augmentation_runs_after_the_resize_at_the_training_resolution():
-    from gpc_support.augment import RandomAffine
+    from gpc_support.data.augment import RandomAffine
 
     prep = build_preprocessing(64, augment="paper", seed=0)
     kinds = [type(layer) for layer in prep.layers]
@@ -461,7 +461,7 @@ def test_paper_augmentation_runs_after_the_resize_at_the_training_resolution():
 
 
 def test_validation_augmentation_only_where_asked():
-    from gpc_support.augment import set_inference_augmentation
+    from gpc_support.data.augment import set_inference_augmentation
 
     x = smooth_batch(4)
     for flag in (False, True):
@@ -472,7 +472,7 @@ def test_validation_augmentation_only_where_asked():
 
 
 def test_decode_cache_respects_the_umask(tmp_path, monkeypatch):
-    from gpc_support import data as data_module
+    from gpc_support.data import cifar10 as data_module
 
     old = os.umask(0o022)
     try:

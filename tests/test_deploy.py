@@ -25,8 +25,8 @@ from gpc_support.deploy import (
     onnx_available,
 )
 from gpc_support.deploy.opgroups import group_model, op_groups
-from gpc_support.layers import ChannelInterleave, GroupedPointwiseConv2D, grouped_kernel_to_conv2d
-from gpc_support.models import REPORT_CHANNELS, STRIDE2_BLOCKS, block_table, build_model
+from gpc_support.model.layers import ChannelInterleave, GroupedPointwiseConv2D, grouped_kernel_to_conv2d
+from gpc_support.model.networks import REPORT_CHANNELS, STRIDE2_BLOCKS, block_table, build_model
 
 ALL_VARIANTS = [None] + list(REPORT_CHANNELS)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,7 +116,7 @@ def test_dense_max_groups_makes_block_diagonal_dense_conv():
 
 
 def test_gather_interleave_is_the_slicing_definition():
-    """SPEC.md: the interleave is concat(x[..., 0::S], ..., x[..., S-1::S])."""
+    """docs/method.md: the interleave is concat(x[..., 0::S], ..., x[..., S-1::S])."""
     x = np.random.default_rng(3).standard_normal((2, 3, 5, 24)).astype("float32")
     for groups in (2, 3, 4, 6, 8):
         step = 24 // groups
@@ -198,7 +198,7 @@ def test_op_group_model_computes_the_same_as_inside_the_network():
 
 
 def test_ablated_models_keep_shapes_and_lose_exactly_the_removed_kind():
-    from gpc_support.deploy.ablation import ABLATIONS, ablated_model
+    from gpc_support.deploy.operator_removal import ABLATIONS, ablated_model
 
     deployed = deployment_model(build_model(16, (32, 32, 3)))
     x = images(1)

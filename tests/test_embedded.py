@@ -14,9 +14,10 @@ import threading
 import numpy as np
 import pytest
 
-from gpc_support import batch, embedded
-from gpc_support.data import CLASS_NAMES, load_cifar10
-from gpc_support.provenance import arrays_fingerprint
+from gpc_support.run import cli as batch
+from gpc_support.data import embedded
+from gpc_support.data.cifar10 import CLASS_NAMES, load_cifar10
+from gpc_support.train.provenance import arrays_fingerprint
 
 ARCHIVE = embedded.EMBEDDED_DIR / embedded.ARCHIVE_NAME
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpc_support.training import HISTORY_FIELDS, read_history
+from gpc_support.train.engine import HISTORY_FIELDS, read_history
 from tests.test_resume import epochs_done, kill_when, values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ sys.meta_path.insert(0, NoTensorFlow())
 sys.path.insert(0, {root!r})
 import keras
 assert keras.backend.backend() == {backend!r}, keras.backend.backend()
-from gpc_support.training import train_variant
+from gpc_support.train.engine import train_variant
 train_variant(16, "smoke", data_dir={data!r}, out_dir={out!r}, overrides={{"epochs": {epochs}}},
               verbose=2)
 assert "tensorflow" not in sys.modules

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gpc_support import environment
+from gpc_support.common import environment
 
 
 def test_cpu_line_counts_the_machines_cores(monkeypatch):
@@ -30,7 +30,7 @@ def test_gpu_line_names_the_devices(monkeypatch):
 def test_a_process_pinned_to_one_core_says_so():
     """A real pinned process (as `taskset -c 0` makes one) reports 1 usable CPU."""
     code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-            "from gpc_support.environment import usable_cpus; print(usable_cpus())")
+            "from gpc_support.common.environment import usable_cpus; print(usable_cpus())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip() == "1"

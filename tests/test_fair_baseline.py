@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpc_support import fair_baseline as fb
-from gpc_support.runs import load_results
+from gpc_support.report import fair_baseline as fb
+from gpc_support.report.results import load_results
 from tests.reporting_fixtures import TEST_IMAGES, make_run
 
 # params, macs at 32 px of the real networks (tests/test_widths.py checks the params)
@@ -141,7 +141,7 @@ def test_pareto_figure_has_a_line_per_family(tmp_path):
 
 
 def test_write_summary_adds_the_fair_baseline_and_keeps_table_6_1_to_the_five(tmp_path):
-    from gpc_support.summary_text import write_summary
+    from gpc_support.report.summary_text import write_summary
 
     runs = tmp_path / "runs"
     for seed in range(2):

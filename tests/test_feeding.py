@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gpc_support.data import make_dataset
-from gpc_support.feeding import ArrayFeeder, epoch_order
+from gpc_support.data.cifar10 import make_dataset
+from gpc_support.data.array_feeder import ArrayFeeder, epoch_order
 
 
 def numbered(n):
@@ -121,8 +121,8 @@ def test_every_seed_generator_is_found_and_reseeded_per_epoch():
     ran before: a .keras checkpoint does not restore SeedGenerator states."""
     import keras
 
-    from gpc_support.profiles import get_profile
-    from gpc_support.training import build_training_model, reseed_generators, seed_generators
+    from gpc_support.train.profiles import get_profile
+    from gpc_support.train.engine import build_training_model, reseed_generators, seed_generators
 
     model, network = build_training_model(16, get_profile("smoke"), seed=0)
     generators = seed_generators(model)

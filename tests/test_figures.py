@@ -8,8 +8,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gpc_support import figures
-from gpc_support.runs import VARIANTS, load_results, load_run
+from gpc_support.report import figures
+from gpc_support.report.results import VARIANTS, load_results, load_run
 from tests.reporting_fixtures import make_run
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gpc_support import files
-from gpc_support.files import WriteError, atomic_write_bytes, atomic_write_json
-from gpc_support.runlock import FolderLocked, folder_lock, holder_of
+from gpc_support.common import atomic_files as files
+from gpc_support.common.atomic_files import WriteError, atomic_write_bytes, atomic_write_json
+from gpc_support.common.run_lock import FolderLocked, folder_lock, holder_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def test_checkpoint_write_failure_names_the_checkpoint(tmp_path, monkeypatch):
     temporary .keras file is gone."""
     import keras
 
-    from gpc_support.training import _save_checkpoint
+    from gpc_support.train.engine import _save_checkpoint
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
@@ -90,7 +90,7 @@ def test_checkpoint_write_failure_names_the_checkpoint(tmp_path, monkeypatch):
 HOLD = """
 import sys, time
 sys.path.insert(0, {root!r})
-from gpc_support.runlock import folder_lock
+from gpc_support.common.run_lock import folder_lock
 with folder_lock({folder!r}, "holding for a test"):
     print("held", flush=True)
     time.sleep(600)
@@ -124,7 +124,7 @@ def test_one_holder_per_folder_and_kill_9_releases_it(tmp_path):
 
 
 def test_train_variant_refuses_a_locked_folder_naming_the_holder(tmp_path, cifar_batches_dir):
-    from gpc_support.training import train_variant
+    from gpc_support.train.engine import train_variant
 
     folder = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", HOLD.format(root=str(ROOT), folder=str(folder))],
@@ -141,7 +141,7 @@ def test_train_variant_refuses_a_locked_folder_naming_the_holder(tmp_path, cifar
 
 def test_a_kept_notebook_is_always_whole_json(tmp_path):
     """A notebook write cut short (full disk, kill) never replaces the kept one."""
-    from gpc_support.batch import _settle_notebook
+    from gpc_support.run.notebooks import settle_notebook as _settle_notebook
 
     output = tmp_path / "gpc16-seed0.ipynb"
     output.write_text(json.dumps({"cells": [], "nbformat": 4}))
@@ -155,20 +155,21 @@ def test_a_kept_notebook_is_always_whole_json(tmp_path):
 
 
 def test_summary_of_runs_replaced_by_force_is_removed_on_a_stop(tmp_path):
-    from gpc_support import batch
+    from gpc_support.run.stopping import STATE, drop_stale_summary
 
     out = tmp_path / "res"
     run = out / "runs" / "gpc16" / "seed0"
     run.mkdir(parents=True)
     (out / "summary").mkdir()
     (out / "summary" / "summary.md").write_text("gpc16: 50%")
-    batch._CURRENT.update(out=out, forced=[run])
+    STATE.begin_batch(out)
+    STATE.forced.append(run)
     try:
         # the forced run has not committed an epoch: the old run is still there
         (run / "state.json").write_text(json.dumps({"epochs_done": 0}))
-        assert batch._drop_stale_summary() is None and (out / "summary").is_dir()
+        assert drop_stale_summary() is None and (out / "summary").is_dir()
         (run / "state.json").write_text(json.dumps({"epochs_done": 1}))
-        message = batch._drop_stale_summary()
+        message = drop_stale_summary()
         assert "--force" in message and not (out / "summary").exists()
     finally:
-        batch._CURRENT.clear()
+        STATE.clear()

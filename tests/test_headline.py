@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from gpc_support.headline import answer_sentences, headline_rows, plot_headline
+from gpc_support.report.headline import answer_sentences, headline_rows, plot_headline
 
 
 def _pairs():

@@ -5,7 +5,7 @@ import pytest
 import keras
 from keras import layers
 
-from gpc_support.layers import (
+from gpc_support.model.layers import (
     ChannelInterleave,
     GroupedPointwiseConv2D,
     conv2d_kernel_to_grouped,
@@ -179,3 +179,10 @@ def test_layers_serialise_through_config():
     assert (clone.filters, clone.groups) == (64, 4)
     inter = ChannelInterleave.from_config(ChannelInterleave(4, name="i").get_config())
     assert inter.groups == 4
+
+
+@pytest.mark.parametrize("c_in,filters,ch", [(34, 35, 16), (48, 35, 16), (64, 35, 16), (99, 64, 32)])
+def test_group_count_falls_to_one_group_from_two_or_more(c_in, filters, ch):
+    # c_in // ch >= 2 groups to start from, but no count above 1 divides both
+    assert c_in // ch >= 2
+    assert group_count(c_in, filters, ch) == 1

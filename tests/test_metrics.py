@@ -4,9 +4,9 @@ import keras
 import pytest
 from keras import layers
 
-from gpc_support.layers import GroupedPointwiseConv2D
-from gpc_support.metrics import count_macs, profiler_flops
-from gpc_support.models import build_model
+from gpc_support.model.layers import GroupedPointwiseConv2D
+from gpc_support.model.counts import count_macs, profiler_flops
+from gpc_support.model.networks import build_model
 
 
 def test_count_macs_for_each_layer_kind():
@@ -49,7 +49,7 @@ REPORT_PRINTED = {None: "567.751M", 16: "32.122M", 32: "57.813M", 64: "83.503M",
 
 @pytest.mark.parametrize("channels", list(REPORT_FLOPS))
 def test_report_flops_reconstructs_table_6_1(channels):
-    from gpc_support.metrics import report_flops
+    from gpc_support.model.counts import report_flops
 
     value = report_flops(build_model(channels))
     assert value == REPORT_FLOPS[channels]
@@ -58,7 +58,7 @@ def test_report_flops_reconstructs_table_6_1(channels):
 
 
 def test_report_flops_counts_grouped_convolutions_as_zero():
-    from gpc_support.metrics import report_flops_terms
+    from gpc_support.model.counts import report_flops_terms
 
     inputs = keras.Input((4, 4, 16))
     x = layers.Conv2D(32, 1, use_bias=False)(inputs)                   # 16*16*32 counted

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import keras
 
-from gpc_support.metrics import count_macs, count_params, macs_by_layer, param_size_mib
-from gpc_support.models import build_model, check_channels, variant_label, variant_name
+from gpc_support.model.counts import count_macs, count_params, macs_by_layer, param_size_mib
+from gpc_support.model.networks import build_model, check_channels, variant_label, variant_name
 from tests.gpc_reference import copy_weights, reference_gpc_block
 
 SPEC_COUNTS = {

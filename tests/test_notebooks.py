@@ -23,9 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gpc_support.notebook_paths import relative_to_repo, scrub_notebook, scrub_text
-from gpc_support.quiet import is_startup_noise, quiet_native_stderr
-from gpc_support.runs import VARIANTS
+from gpc_support.run.notebook_scrub import relative_to_repo, scrub_notebook, scrub_text
+from gpc_support.common.quiet_startup import is_startup_noise, quiet_native_stderr
+from gpc_support.report.results import VARIANTS
 from tests.reporting_fixtures import make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,7 @@ def test_summary_notebook_writes_nothing_without_runs(tmp_path, kernel_name):
 
 
 def test_build_summary_writes_html(tmp_path, kernel_name):
-    from gpc_support.summary_notebook import build_summary
+    from gpc_support.run.summary_notebook import build_summary
 
     results = tmp_path / "two"
     for v in VARIANTS:
@@ -212,7 +212,7 @@ def test_build_summary_writes_html(tmp_path, kernel_name):
     # a second build from fewer complete runs is refused and leaves everything in place
     before = {p.name: p.read_bytes() for p in (results / "summary").iterdir()}
     (results / "runs" / "gpc32" / "seed1" / "metrics.json").unlink()
-    from gpc_support.summary_text import SummaryRefused
+    from gpc_support.report.summary_text import SummaryRefused
 
     with pytest.raises(SummaryRefused):
         build_summary(results, kernel_name=kernel_name)

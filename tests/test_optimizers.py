@@ -20,8 +20,8 @@ import keras
 import numpy as np
 import pytest
 
-from gpc_support.optimizers import RMSpropKeras2, make_optimizer, recorded_optimizer
-from gpc_support.profiles import PROFILES, ProfileError, get_profile
+from gpc_support.train.optimizers import RMSpropKeras2, make_optimizer, recorded_optimizer
+from gpc_support.train.profiles import PROFILES, ProfileError, get_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 W0 = np.array([0.5, -0.3, 0.2, 1.0, 0.7])
@@ -48,7 +48,7 @@ import json, sys
 import numpy as np
 import keras
 sys.path.insert(0, {root!r})
-from gpc_support.optimizers import make_optimizer
+from gpc_support.train.optimizers import make_optimizer
 record = {{"backend": keras.backend.backend()}}
 for name in ("rmsprop-keras2", "rmsprop-keras3"):
     w = keras.Variable(np.array({w0}, dtype="float32"))

@@ -1,6 +1,6 @@
 """What a person watches during a batch: the progress lines of run_all.sh
-(gpc_support.progress) and the TensorBoard scalars of each run
-(gpc_support.tensorboard_log), one per epoch and tag across kills and
+(gpc_support.run.progress) and the TensorBoard scalars of each run
+(gpc_support.train.tensorboard_log), one per epoch and tag across kills and
 resumes."""
 
 import io
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gpc_support.progress import BatchProgress, format_duration
-from gpc_support.tensorboard_log import TAGS, ScalarLog, open_scalar_log, read_scalars
-from gpc_support.training import HISTORY_FIELDS, read_history
+from gpc_support.run.progress import BatchProgress, format_duration
+from gpc_support.train.tensorboard_log import TAGS, ScalarLog, open_scalar_log, read_scalars
+from gpc_support.train.engine import HISTORY_FIELDS, read_history
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_EPOCHS = 2  # the smoke profile's
@@ -215,7 +215,7 @@ def test_other_backends_skip_tensorboard_with_one_line(tmp_path, monkeypatch):
 TRAIN_SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
-from gpc_support.training import train_variant
+from gpc_support.train.engine import train_variant
 train_variant(16, "smoke", data_dir={data!r}, out_dir={out!r}, overrides={{"epochs": 3}},
               verbose=2)
 """

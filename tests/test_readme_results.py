@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gpc_support.runs import VARIANTS, load_results
-from gpc_support.summary_text import write_summary
+from gpc_support.report.results import VARIANTS, load_results
+from gpc_support.report.summary_text import write_summary
 from tests.reporting_fixtures import make_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,6 @@ No Keras or TensorFlow is imported here.
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 from pathlib import Path
@@ -16,18 +15,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gpc_support import reporting
-from gpc_support.report_values import AUTHORS_ACCURACY, REPORT_TABLE
-from gpc_support.runs import VARIANTS, load_results, load_run
-from gpc_support.significance import (
+from gpc_support import report as reporting
+from gpc_support.report.published_values import AUTHORS_ACCURACY, REPORT_TABLE
+from gpc_support.report.results import VARIANTS, load_results, load_run
+from gpc_support.report.statistics import (
     comparison_pairs,
     mcnemar_exact,
     pair_statements,
     pair_tests,
     paired_bootstrap_ci,
 )
-from gpc_support.summary_text import SummaryRefused, write_summary
-from gpc_support.tables import csv_text, format_markdown, runs_table, summary_table
+from gpc_support.report.summary_text import SummaryRefused, write_summary
+from gpc_support.report.tables import csv_text, format_markdown, runs_table, summary_table
 from tests.reporting_fixtures import COUNTS, HEADER, history_text, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,23 +64,22 @@ def broken_dir(tmp_path):
 
 # ------------------------------------------------------------------ constants
 
-def _training_constant(name):
-    tree = ast.parse((ROOT / "gpc_support" / "training.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{name} not found in training.py")
-
-
 def test_fields_agree_with_training_engine():
-    assert reporting.HISTORY_FIELDS == _training_constant("HISTORY_FIELDS")
-    assert set(reporting.REQUIRED_METRICS) <= set(_training_constant("METRICS_FIELDS"))
+    from gpc_support.common import run_folder
+
+    # one definition of the run folder's files, read by the reports and written by the engine
+    assert reporting.HISTORY_FIELDS is run_folder.HISTORY_FIELDS
+    assert reporting.HISTORY_FIELDS == ("epoch", "lr", "loss", "accuracy", "val_loss",
+                                        "val_accuracy", "seconds")
+    assert set(reporting.REQUIRED_METRICS) <= set(run_folder.METRICS_FIELDS)
 
 
 def test_aside_suffix_agrees_with_training_engine(tmp_path):
-    from gpc_support.runs import ASIDE_SUFFIX
+    from gpc_support.report.results import ASIDE_SUFFIX
 
-    assert ASIDE_SUFFIX == _training_constant("PREVIOUS_SUFFIX")
+    from gpc_support.common.run_folder import PREVIOUS_SUFFIX
+
+    assert ASIDE_SUFFIX == PREVIOUS_SUFFIX == ".previous"
     make_run(tmp_path / "r" / "runs", "gpc16", layout="old")
     make_run(tmp_path / "r" / "runs", "gpc16" + ASIDE_SUFFIX, layout="old")
     make_run(tmp_path / "r" / "runs", "gpc32", seed=0)
@@ -227,7 +225,7 @@ def test_data_source_layouts(tmp_path):
 
 
 def test_runs_phrase_groups_seeds_per_variant(tmp_path):
-    from gpc_support.runs import runs_phrase
+    from gpc_support.report.results import runs_phrase
 
     runs = [load_run(make_run(tmp_path / "runs", v, seed=s))
             for v, s in [("mobilenet", 0), ("mobilenet", 2), ("gpc16", 1), ("gpc16-relu6", 0)]]
@@ -238,7 +236,7 @@ def test_runs_phrase_groups_seeds_per_variant(tmp_path):
 def test_data_lines_one_folder_two_fingerprint_kinds(tmp_path):
     """The same image counts under two fingerprints: one data line that names
     which runs carry which fingerprint and says why a folder can have two."""
-    from gpc_support.summary_text import _data_lines
+    from gpc_support.report.summary_text import _data_lines
 
     runs = tmp_path / "runs"
     for s in (0, 1):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpc_support.training import HISTORY_FIELDS, RunError, _load_state, read_history, train_variant
+from gpc_support.train.engine import HISTORY_FIELDS, RunError, _load_state, read_history, train_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 3
@@ -23,7 +23,7 @@ EPOCHS = 3
 TRAIN_SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
-from gpc_support.training import train_variant
+from gpc_support.train.engine import train_variant
 train_variant(16, "smoke", data_dir={data!r}, out_dir={out!r}, overrides={{"epochs": {epochs}}},
               verbose=2)
 """
@@ -211,7 +211,7 @@ def test_force_restores_the_old_run_when_the_new_one_fails_early(unfinished, uni
     run = unfinished
     shutil.copy(uninterrupted / "metrics.json", run / "metrics.json")
     before = snapshot(run)
-    import gpc_support.data as data
+    import gpc_support.data.cifar10 as data
 
     def broken(*args, **kwargs):
         raise KeyboardInterrupt  # e.g. Ctrl-C while the data loads
@@ -247,8 +247,8 @@ def test_force_killed_before_its_first_epoch_gets_the_old_run_back(unfinished, u
 
 
 def test_resuming_on_other_data_is_refused(unfinished, cifar_batches_dir):
-    from gpc_support.data import load_cifar10
-    from gpc_support.training import _check_data
+    from gpc_support.data.cifar10 import load_cifar10
+    from gpc_support.train.engine import _check_data
 
     data = load_cifar10(str(cifar_batches_dir), seed=0, train_limit=160, test_limit=40)
     _check_data(unfinished, data)  # the same images: accepted

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpc_support.training import read_history
+from gpc_support.train.engine import read_history
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ALL = ROOT / "run_all.sh"
@@ -114,7 +114,7 @@ def test_run_all_smoke_end_to_end(smoke_results):
 
 
 def test_run_all_prints_one_progress_line_per_epoch(smoke_results):
-    """The progress lines (gpc_support.progress) of the end-to-end run above."""
+    """The progress lines (gpc_support.run.progress) of the end-to-end run above."""
     from tests.test_progress import SMOKE_EPOCHS, assert_one_per_epoch
 
     out, result = smoke_results

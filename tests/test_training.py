@@ -1,5 +1,6 @@
 """The training engine: schedule, profiles, a smoke run, kill and resume."""
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -7,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpc_support.profiles import PROFILES, ProfileError, get_profile, learning_rate
-from gpc_support.training import (HISTORY_FIELDS, METRICS_FIELDS, RunError, _check_data,
+from gpc_support.train.profiles import PROFILES, ProfileError, get_profile, learning_rate
+from gpc_support.common.run_folder import METRICS_FIELDS
+from gpc_support.train.engine import (HISTORY_FIELDS, RunError, _check_data,
                                   read_history, train_variant)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,8 +98,8 @@ def test_smoke_run_writes_history_and_complete_metrics(tmp_path, cifar_batches_d
     import h5py
     with h5py.File(out / "best.weights.h5", "r") as f:
         assert "optimizer" not in f
-    from gpc_support.data import load_cifar10
-    from gpc_support.models import build_model
+    from gpc_support.data.cifar10 import load_cifar10
+    from gpc_support.model.networks import build_model
     smoke = get_profile("smoke")
     data = load_cifar10(str(cifar_batches_dir), validation_fraction=smoke.validation_fraction, seed=0,
                         train_limit=smoke.train_limit, test_limit=smoke.test_limit)
@@ -107,7 +109,7 @@ def test_smoke_run_writes_history_and_complete_metrics(tmp_path, cifar_batches_d
         assert record["seed"] == 0 and record["split_seed"] == 0 and record["precision"] == "float32"
         assert set(record["code"]) == {"commit", "dirty"}
         assert record["data_source"]["layout"] == "python-batches"
-    from gpc_support.provenance import arrays_fingerprint
+    from gpc_support.train.provenance import arrays_fingerprint
     assert on_disk["data_source"]["fingerprint"] == arrays_fingerprint(data)
     assert config["data_source"] == on_disk["data_source"] and on_disk["resumes"] == []
     assert on_disk["mixed_precision"] is False
@@ -141,7 +143,7 @@ def test_batchnorm_recalibration_sets_population_statistics():
     import keras
     import numpy as np
 
-    from gpc_support.training import build_training_model, recalibrate_batchnorm
+    from gpc_support.train.engine import build_training_model, recalibrate_batchnorm
 
     profile = get_profile("smoke")
     model, network = build_training_model(16, profile, seed=0)
@@ -162,7 +164,7 @@ def test_batchnorm_recalibration_sets_population_statistics():
 def test_the_network_sees_the_profile_image_size():
     import numpy as np
 
-    from gpc_support.training import build_training_model
+    from gpc_support.train.engine import build_training_model
 
     model, network = build_training_model(None, get_profile("smoke", image_size=64), seed=0)
     assert tuple(network.input.shape) == (None, 64, 64, 3)
@@ -182,8 +184,8 @@ def fake_checkpoint(path, epoch):
 def test_uncommitted_best_weights_never_become_best(tmp_path):
     """A kill after an epoch saved its candidate but before state.json committed
     it leaves best.weights.h5 alone; a committed candidate is promoted."""
-    from gpc_support.files import atomic_write_json
-    from gpc_support.training import _load_state, _settle_files
+    from gpc_support.common.atomic_files import atomic_write_json
+    from gpc_support.train.engine import _load_state, _settle_files
 
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
@@ -225,7 +227,7 @@ def readme_profile_table():
 
 
 def test_readme_profile_table_matches_the_code():
-    """README's table is tested against gpc_support.profiles.PROFILES."""
+    """README's table is tested against gpc_support.train.profiles.PROFILES."""
     import re
 
     rows = readme_profile_table()
@@ -255,7 +257,7 @@ class _Loaded(Exception):
 def loaded_data(monkeypatch, tmp_path, data_dir, seed, profile="smoke", overrides=None):
     """The `CifarData` train_variant loads for a run of `seed`, and the
     fingerprint it records in config.json; the run stops there (no model)."""
-    from gpc_support import training
+    from gpc_support.train import engine as training
 
     seen = {}
 
@@ -288,7 +290,7 @@ def test_every_seed_of_a_run_gets_the_same_split(monkeypatch, tmp_path, cifar_ba
 
 
 def test_paper32_trains_with_the_keras2_rmsprop_and_the_authors_split(tmp_path, cifar_batches_dir):
-    from gpc_support.data import load_cifar10
+    from gpc_support.data.cifar10 import load_cifar10
 
     out = tmp_path / "paper32"
     overrides = {"train_limit": 100, "test_limit": 20, "epochs": 1, "batch_size": 16}
@@ -307,7 +309,7 @@ def test_paper32_trains_with_the_keras2_rmsprop_and_the_authors_split(tmp_path, 
     assert [r["epoch"] for r in read_history(out / "history.csv")] == [1]
     import keras
 
-    from gpc_support.optimizers import RMSpropKeras2
+    from gpc_support.train.optimizers import RMSpropKeras2
     (ckpt,) = (out / "checkpoints").glob("epoch_*.keras")
     assert type(keras.models.load_model(ckpt).optimizer) is RMSpropKeras2
 
@@ -317,7 +319,7 @@ def test_a_config_written_before_the_optimizer_and_split_fields_is_still_resumed
     optimizer and split: those runs used Keras 3's RMSprop and the random
     split, which the cpu profile still names, so their folders resume; a
     profile with another optimizer is refused."""
-    from gpc_support import training
+    from gpc_support.train import engine as training
 
     config = training._run_config(16, get_profile("cpu"), 0, "float32", None)
     old = json.loads(json.dumps(config))
@@ -329,3 +331,11 @@ def test_a_config_written_before_the_optimizer_and_split_fields_is_still_resumed
                                  "float32", None)
     with pytest.raises(RunError, match="another configuration \\(differs in profile\\)"):
         training._claim_folder(tmp_path, other)
+
+
+def test_cpu_and_quick_profiles_are_exactly_their_table():
+    # every field, the schedule included (a changed decay or warm-up is a changed study)
+    from gpc_support.train.profiles import PROFILES
+
+    assert dataclasses.asdict(PROFILES['cpu']) == {'name': 'cpu', 'image_size': 32, 'batch_size': 64, 'epochs': 15, 'train_limit': None, 'test_limit': None, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 2, 'lr_decay': 0.85, 'lr_cycle': 15}
+    assert dataclasses.asdict(PROFILES['quick']) == {'name': 'quick', 'image_size': 32, 'batch_size': 64, 'epochs': 3, 'train_limit': 8000, 'test_limit': 2000, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 1, 'lr_decay': 0.5, 'lr_cycle': 3}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gpc_support import significance as sig
+from gpc_support.report import statistics as sig
 
 # three seeds, four images: b - a per image; seed means 1/4, 1/2, 3/4
 DIFF = np.array([[1, 0, 0, 0],

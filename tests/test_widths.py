@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import keras
 
-from gpc_support.layers import ChannelInterleave, GroupedPointwiseConv2D
-from gpc_support.metrics import count_macs, count_params
-from gpc_support.models import (WIDTHS, block_table, build_model, check_channels,
+from gpc_support.model.layers import ChannelInterleave, GroupedPointwiseConv2D
+from gpc_support.model.counts import count_macs, count_params
+from gpc_support.model.networks import (WIDTHS, block_table, build_model, check_channels,
                                 parse_variant, variant_label, variant_name)
 
 # Parameters with a 10-class head, as keras.applications.MobileNet(alpha) gives them.
@@ -126,7 +126,7 @@ def test_new_variants_train_a_few_steps(name):
 
 
 def test_run_all_accepts_the_new_names():
-    from gpc_support.batch import parse_channels
+    from gpc_support.run.cli import parse_channels
 
     assert parse_channels("mobilenet-a0.25,mobilenet-swish-a0.5,gpc16-k-interleave") == [
         "mobilenet-a0.25", "mobilenet-swish-a0.5", "gpc16-k-interleave"]

@@ -33,7 +33,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from ..layers import ChannelInterleave, GroupedPointwiseConv2D, grouped_kernel_to_conv2d, interleave_permutation
+from ..model.layers import ChannelInterleave, GroupedPointwiseConv2D, grouped_kernel_to_conv2d, interleave_permutation
 
 __all__ = ["INTERLEAVES", "GatherInterleave", "FoldedBatchNorm", "deployment_model"]
 

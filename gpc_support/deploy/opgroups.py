@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import keras
 from keras import layers
 
-from ..layers import ChannelInterleave, GroupedPointwiseConv2D
+from ..model.layers import ChannelInterleave, GroupedPointwiseConv2D
 from .form import FoldedBatchNorm, GatherInterleave
 
 __all__ = ["CATEGORIES", "OpGroup", "op_groups", "group_model"]

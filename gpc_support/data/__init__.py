@@ -1,0 +1,1 @@
+"""CIFAR-10: sources and cache, the split, the input pipeline, augmentation, the embedded subset."""

@@ -1,0 +1,1 @@
+"""Running the study: the command line, notebook execution, stop handling, executors, progress."""

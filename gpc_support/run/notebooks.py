@@ -1,0 +1,68 @@
+"""Executing a notebook with papermill: a whole notebook or none, machine paths scrubbed.
+
+`execute_notebook` writes to a hidden partial file and replaces the output only
+with a whole notebook (also when stopped); `scrub_paths` replaces this
+machine's paths by placeholders; `remove_stale_partials` cleans what a killed
+batch left.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..common.atomic_files import temporary_path, write_error
+from ..common.paths import REPO_ROOT
+from .stopping import STATE, settle_notebook
+
+__all__ = ["settle_notebook", "execute_notebook", "scrub_paths", "remove_stale_partials"]
+
+
+def execute_notebook(notebook: Path, output: Path, parameters: dict,
+                     kernel_name: str | None = None) -> None:
+    """Run a notebook with papermill into `output`, replacing it only at the end
+    and only with a whole notebook; papermill's error propagates unchanged."""
+    import papermill
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = temporary_path(output, ".partial.ipynb")
+    STATE.begin_notebook(partial, output)
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(partial), parameters=parameters,
+            kernel_name=kernel_name or os.environ.get("GPC_KERNEL", "python3"),
+            cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
+        )
+    except OSError as err:
+        if getattr(err, "errno", None) is not None:
+            raise write_error(output, err) from err
+        raise
+    finally:
+        settle_notebook(partial, output)
+        STATE.end_notebook()
+
+
+def scrub_paths(notebook: Path, anchors: dict) -> None:
+    """Replace this machine's paths in an executed notebook by placeholders
+    (`anchors`: path -> placeholder, plus repository-relative paths); never
+    fails the run (a failure to scrub is printed)."""
+    notebook = Path(notebook)
+    if not notebook.exists():
+        return
+    from .notebook_scrub import scrub_notebook
+
+    try:
+        scrub_notebook(notebook, anchors)
+    except (OSError, ValueError) as err:
+        print(f"  (paths not scrubbed from {notebook.name}: {err})", file=sys.stderr, flush=True)
+
+
+def remove_stale_partials(out: Path) -> None:
+    """Half-written notebooks of batches that were killed (-9) before they
+    could clean up; safe under the folder's lock."""
+    folder = Path(out) / "notebooks"
+    if folder.is_dir():
+        for stale in folder.glob(".*.partial.ipynb"):
+            stale.unlink(missing_ok=True)

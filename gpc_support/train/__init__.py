@@ -1,0 +1,1 @@
+"""Training one variant: profiles, optimizers, the engine, resume, provenance, TensorBoard."""
