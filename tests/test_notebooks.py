@@ -204,7 +204,11 @@ def test_build_summary_writes_html(tmp_path, kernel_name):
     text = notebook.read_text()
     assert str(tmp_path) not in text and not _machine_paths(text)
     page = html.read_text()
-    assert "<html" in page and "data:image/png;base64" in page and "significant in" in page
+    assert "<html" in page and "data:image/png;base64" in page and "exact McNemar" in page
+    # a report for reading: conclusions first, no code
+    assert page.index("Conclusions") < page.index("Table 6.1</h2>") if "Table 6.1</h2>" in page \
+        else "Conclusions" in page
+    assert "import " not in page and "reporting.load_results" not in page
     md = (results / "summary" / "summary.md").read_text()
     assert "mean of 2 seeds" in md and "(n=2)" in md
     assert "activation, grouped side" in page and "**activation, grouped side** (gpc16 - gpc16-relu6)" in md
