@@ -109,14 +109,15 @@ def test_bad_data_path_stops_the_script_with_a_clear_error(tmp_path):
 
 def test_check_runs_end_to_end_on_the_cpu(tmp_path):
     backend = "jax" if importlib.util.find_spec("jax") else "tensorflow"
-    archive = write_jpeg_archive(tmp_path / "cifar10-jpeg.tar.gz", per_class_train=2,
+    # 10 per class: the paper profile's authors' split validates int(0.1 * 10) = 1 of each
+    archive = write_jpeg_archive(tmp_path / "cifar10-jpeg.tar.gz", per_class_train=10,
                                  per_class_test=1)
     (tmp_path / "wheels").mkdir()
     out = tmp_path / "out"
     env = {**os.environ, "PYTHON": sys.executable, "KERAS_BACKEND": backend,
            "JAX_PLATFORMS": "cpu", "CHECK_OUT": str(out), "CHECK_DATA": str(archive),
            "CHECK_WHEELS": str(tmp_path / "wheels"), "CHECK_VARIANTS": "mobilenet,gpc16",
-           "CHECK_TRAIN_IMAGES": "20", "CHECK_TEST_IMAGES": "10", "CHECK_BATCH": "8",
+           "CHECK_TRAIN_IMAGES": "100", "CHECK_TEST_IMAGES": "10", "CHECK_BATCH": "8",
            "CHECK_EPOCHS": "2", "CHECK_IMAGE_SIZE": "32", "CHECK_BENCH_SIZES": "32:4", "CHECK_BENCH_ROUNDS": "1",
            "CHECK_BENCH_STEPS": "1"}
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "accelerator_check.sh")],
@@ -146,8 +147,8 @@ def assert_tiny_check_output(out, backend):
     for variant in ("mobilenet", "gpc16"):
         r = json.loads((out / "variants" / f"{variant}.json").read_text())
         assert (r["image_size"], r["batch"], r["epochs"], r["timed_epochs"]) == (32, 8, 2, 1)
-        assert (r["train_images"], r["val_images"], r["test_images"]) == (18, 2, 10)
-        assert r["train_steps_per_epoch"] == 3 and r["val_steps_per_epoch"] == 1
+        assert (r["train_images"], r["val_images"], r["test_images"]) == (90, 10, 10)
+        assert r["train_steps_per_epoch"] == 12 and r["val_steps_per_epoch"] == 2
         assert r["ms_per_step"] > 0 and r["val_ms_per_step"] > 0
         assert r["images_per_second"] == pytest.approx(8000 / r["ms_per_step"])
         assert len(r["losses"]) == 2 and all(math.isfinite(v) for v in r["losses"])

@@ -211,8 +211,8 @@ def test_uncommitted_best_weights_never_become_best(tmp_path):
 
 
 def readme_profile_table():
-    """The rows of README.md's '## Profiles' table as {profile: {column: text}}."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The rows of docs/running.md's '## Profiles' table as {profile: {column: text}}."""
+    text = (ROOT / "docs" / "running.md").read_text(encoding="utf-8")
     section = text.split("## Profiles", 1)[1]
     lines = [line.strip() for line in section.splitlines()]
     start = next(i for i, line in enumerate(lines) if line.startswith("| profile"))

@@ -37,7 +37,7 @@ import numpy as np
 
 from .augment import AUGMENTATIONS, RandomAffine
 from ..common.atomic_files import temporary_path
-from .split import (SPLITS, _authors_split_indices, _balanced_subset, _check_limit,
+from .split import (SPLITS, DataError, _authors_split_indices, _balanced_subset, _check_limit,
                     _split_indices)
 
 __all__ = [
@@ -80,10 +80,6 @@ _ACCEPTED_LAYOUTS = (
     "data_dir/train/<class>/*.png|jpg and data_dir/test/<class>/*.png|jpg with "
     f"the class folders named {', '.join(CLASS_NAMES)}"
 )
-
-
-class DataError(ValueError):
-    """Bad or missing data; the message names the parameter and what is expected."""
 
 
 @dataclasses.dataclass

@@ -10,6 +10,11 @@ import numbers
 
 import numpy as np
 
+
+class DataError(ValueError):
+    """Bad or missing data; the message names the parameter and what is expected."""
+
+
 SPLITS = ("random", "authors")
 
 
