@@ -139,6 +139,10 @@ def test_cpus_runs_two_at_a_time_each_pinned_to_its_core(tmp_path, cifar_batches
         assert metrics["environment"]["cuda_visible_devices"] == "", name
         log = (out / "logs" / f"{name}-seed0.log").read_text()
         assert f"cores {core}\n" in log, log[:300]
+        # the executed notebook names no path of this machine, as in a sequential batch
+        notebook = (out / "notebooks" / f"{name}-seed0.ipynb").read_text()
+        assert str(tmp_path) not in notebook and str(cifar_batches_dir) not in notebook
+        assert '"<data-dir>"' in notebook
 
 
 def _task_process(run_dir):

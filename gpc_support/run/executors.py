@@ -32,7 +32,7 @@ from ..common.environment import usable_cpu_set as usable_cpus  # the cores --cp
 from ..common.paths import REPO_ROOT, VARIANT_NOTEBOOK
 from ..common.run_folder import epochs_done, notebook_of, run_dir_of, run_status
 from .console import EXIT_LOCKED, UsageError, fmt_duration, int_option, short_error
-from .notebooks import execute_notebook, remove_stale_partials
+from .notebooks import execute_notebook, path_anchors, remove_stale_partials, scrub_paths
 from .stopping import STATE, install_stop_handlers, stop_children
 
 EXECUTORS = ("local", "slurm")
@@ -253,6 +253,9 @@ def run_one(spec: dict) -> str:
         execute_notebook(VARIANT_NOTEBOOK, notebook_of(out, name, seed), params)
     finally:
         STATE.end_run()
+        # as the sequential batch: no machine path in the executed notebook, failed or not
+        scrub_paths(notebook_of(out, name, seed),
+                    path_anchors({"out": out, "data_dir": spec["data_dir"]}))
     try:
         metrics = read_json(run_dir / "metrics.json")
         return f"test accuracy {100 * metrics['test_accuracy']:.2f}%"
@@ -286,7 +289,6 @@ def build_summary(plan: dict, jobs, lock: bool = True) -> str:
     import contextlib
 
     from ..common.run_lock import folder_lock
-    from .sequential import path_anchors
     from .summary_notebook import build_summary as build_summary_notebook
 
     out = Path(plan["out"])

@@ -16,7 +16,8 @@ from ..common.atomic_files import temporary_path, write_error
 from ..common.paths import REPO_ROOT
 from .stopping import STATE, settle_notebook
 
-__all__ = ["settle_notebook", "execute_notebook", "scrub_paths", "remove_stale_partials"]
+__all__ = ["settle_notebook", "execute_notebook", "path_anchors", "scrub_paths",
+           "remove_stale_partials"]
 
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict,
@@ -42,6 +43,14 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict,
     finally:
         settle_notebook(partial, output)
         STATE.end_notebook()
+
+
+def path_anchors(plan: dict) -> dict:
+    """The machine paths of a plan and the placeholders executed notebooks show instead."""
+    anchors = {str(plan["out"]): "<out>"}
+    if plan.get("data_dir"):
+        anchors[str(plan["data_dir"])] = "<data-dir>"
+    return anchors
 
 
 def scrub_paths(notebook: Path, anchors: dict) -> None:

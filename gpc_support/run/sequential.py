@@ -10,18 +10,10 @@ from ..common.atomic_files import read_json
 from ..common.paths import VARIANT_NOTEBOOK
 from ..common.run_folder import epochs_done, notebook_of, run_dir_of, run_status
 from .console import fmt_duration, short_error
-from .notebooks import execute_notebook, remove_stale_partials, scrub_paths
+from .notebooks import execute_notebook, path_anchors, remove_stale_partials, scrub_paths
 from .stopping import STATE, drop_stale_summary
 
-__all__ = ["run_sequential", "path_anchors", "summary_step"]
-
-
-def path_anchors(plan: dict) -> dict:
-    """The machine paths of a plan and the placeholders executed notebooks show instead."""
-    anchors = {str(plan["out"]): "<out>"}
-    if plan.get("data_dir"):
-        anchors[str(plan["data_dir"])] = "<data-dir>"
-    return anchors
+__all__ = ["run_sequential", "summary_step"]
 
 
 def _progress_of(plan: dict, out: Path, todo: list):
