@@ -331,31 +331,28 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     except Exception as err:  # noqa: BLE001
         grid = (err, err)
     written, drawn, failures = [], [], []
-    for stem, make in makers.items():
+
+    def draw(stem, make, first=False):
+        """Write figure `stem` as PNG and SVG; a failing figure is listed, never fatal."""
         try:
-            fig = {"fig_accuracy": grid[0], "fig_loss": grid[1]}.get(stem) if make is None else make()
+            fig = make()
             if isinstance(fig, Exception):
                 raise fig
             for fmt in ("png", "svg"):
                 written.append(atomic_write_bytes(out / f"{stem}.{fmt}", figs.figure_bytes(fig, fmt)))
-            drawn.append(stem)
+            drawn.insert(0 if first else len(drawn), stem)
         except Exception as err:  # noqa: BLE001 - one bad figure must not stop the summary
             failures.append(f"{stem}: {type(err).__name__}: {err}")
-            warnings.warn(f"write_summary: {stem} not drawn ({type(err).__name__}: {err})", stacklevel=2)
+            warnings.warn(f"write_summary: {stem} not drawn ({type(err).__name__}: {err})",
+                          stacklevel=3)
+
+    for stem, make in makers.items():
+        draw(stem, make or (lambda stem=stem: {"fig_accuracy": grid[0], "fig_loss": grid[1]}[stem]))
     ablation_text = ""
     if ablation:
         ablation_df = abl.ablation_table(ablation)
         per_seed, contrasts = abl.contrast_tests(ablation, others=results)
-        try:
-            fig = abl.plot_ablation(ablation, per_seed, contrasts)
-            for fmt in ("png", "svg"):
-                written.append(atomic_write_bytes(out / f"fig_ablation.{fmt}",
-                                                  figs.figure_bytes(fig, fmt)))
-            drawn.append("fig_ablation")
-        except Exception as err:  # noqa: BLE001
-            failures.append(f"fig_ablation: {type(err).__name__}: {err}")
-            warnings.warn(f"write_summary: fig_ablation not drawn ({type(err).__name__}: {err})",
-                          stacklevel=2)
+        draw("fig_ablation", lambda: abl.plot_ablation(ablation, per_seed, contrasts))
         written.append(atomic_write_text(out / "ablation.csv", csv_text(ablation_df)))
         written.append(atomic_write_text(out / "contrasts.csv", csv_text(contrasts)))
         written.append(atomic_write_text(out / "contrasts_per_seed.csv",
@@ -364,16 +361,7 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     fair_text = ""
     if fb.split_widths(all_results)[1]:  # the fair baseline, once a thinner MobileNet ran
         points, budget_table = fb.family_points(all_results), fb.equal_budget(all_results)
-        try:
-            fig = fb.plot_pareto(all_results)
-            for fmt in ("png", "svg"):
-                written.append(atomic_write_bytes(out / f"fig_pareto.{fmt}",
-                                                  figs.figure_bytes(fig, fmt)))
-            drawn.append("fig_pareto")
-        except Exception as err:  # noqa: BLE001
-            failures.append(f"fig_pareto: {type(err).__name__}: {err}")
-            warnings.warn(f"write_summary: fig_pareto not drawn ({type(err).__name__}: {err})",
-                          stacklevel=2)
+        draw("fig_pareto", lambda: fb.plot_pareto(all_results))
         written.append(atomic_write_text(out / "fair_baseline.csv", csv_text(
             points.drop(columns=["per seed %"]))))
         written.append(atomic_write_text(out / "equal_budget.csv",
@@ -384,16 +372,7 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     # the headline: each gpc network against the MobileNets it could replace
     rows = headline.headline_rows(tests, contrasts if ablation else None, budget_table)
     if len(rows):
-        try:
-            fig = headline.plot_headline(rows)
-            for fmt in ("png", "svg"):
-                written.append(atomic_write_bytes(out / f"fig_headline.{fmt}",
-                                                  figs.figure_bytes(fig, fmt)))
-            drawn.insert(0, "fig_headline")
-        except Exception as err:  # noqa: BLE001
-            failures.append(f"fig_headline: {type(err).__name__}: {err}")
-            warnings.warn(f"write_summary: fig_headline not drawn ({type(err).__name__}: {err})",
-                          stacklevel=2)
+        draw("fig_headline", lambda: headline.plot_headline(rows), first=True)
     written.append(atomic_write_text(out / "summary.csv", csv_text(table)))
     written.append(atomic_write_text(out / "runs.csv", csv_text(runs_df, index=False)))
     written.append(atomic_write_text(out / "pairs.csv", csv_text(tests, index=False)))
