@@ -9,7 +9,7 @@ import):
 
 It builds the training model of `training.build_training_model` (uint8
 input, in-model preprocessing, gpcMobileNet) for the smoke profile without
-augmentation, compiles it as the engine does (`training._compile`: RMSprop,
+augmentation, compiles it as the engine does (`engine.compile_model`: RMSprop,
 categorical cross-entropy), loads the initial weights from `--weights` (or
 writes them there first with `--save-weights`), and takes two training steps
 on a batch fixed by numpy's seed; then the same two steps again from the
@@ -48,7 +48,7 @@ def main(argv=None) -> None:
     import keras
 
     from gpc_support.train.profiles import get_profile
-    from gpc_support.train.engine import _compile, build_training_model
+    from gpc_support.train.engine import build_training_model, compile_model
 
     profile = get_profile("smoke", augment="none")
     keras.utils.set_random_seed(0)
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     for layer in network._flatten_layers():
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
-    _compile(model, profile)
+    compile_model(model, profile)
     if args.save_weights:
         model.save_weights(args.weights)
     model.load_weights(args.weights)

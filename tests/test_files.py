@@ -71,7 +71,7 @@ def test_checkpoint_write_failure_names_the_checkpoint(tmp_path, monkeypatch):
     temporary .keras file is gone."""
     import keras
 
-    from gpc_support.train.engine import _save_checkpoint
+    from gpc_support.train.epoch_records import save_checkpoint
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
@@ -83,7 +83,7 @@ def test_checkpoint_write_failure_names_the_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.Model, "save", full_disk)
     target = tmp_path / "epoch_004.keras"
     with pytest.raises(WriteError, match=r"cannot write .*epoch_004\.keras: No space left on device"):
-        _save_checkpoint(model, target, 4, 40)
+        save_checkpoint(model, target, 4, 40)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpc_support.train.engine import HISTORY_FIELDS, RunError, _load_state, read_history, train_variant
+from gpc_support.train.engine import HISTORY_FIELDS, RunError, read_history, train_variant
+from gpc_support.train.epoch_records import load_state
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 3
@@ -135,7 +136,7 @@ def edit_state(out, **changes):
 
 def test_consistent_folder_resumes_where_it_stopped(unfinished):
     said = []
-    state, history = _load_state(unfinished, said.append)
+    state, history = load_state(unfinished, said.append)
     assert state["epochs_done"] == EPOCHS and len(history) == EPOCHS and not said
 
 
@@ -144,7 +145,7 @@ def test_hand_edited_state_does_not_train_from_another_epochs_weights(unfinished
     after epoch 3, where checkpoint and history agree, and say so."""
     edit_state(unfinished, epochs_done=1)
     said = []
-    state, history = _load_state(unfinished, said.append)
+    state, history = load_state(unfinished, said.append)
     assert state["epochs_done"] == EPOCHS and state["checkpoint"] == "epoch_003.keras"
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert any("state.json says 1" in s and "agree on epoch 3" in s for s in said)
@@ -155,7 +156,7 @@ def test_duplicated_history_row_is_dropped_and_said(unfinished):
     lines = (unfinished / "history.csv").read_text().splitlines()
     (unfinished / "history.csv").write_text("\n".join(lines[:3] + [lines[2]] + lines[3:]) + "\n")
     said = []
-    state, history = _load_state(unfinished, said.append)
+    state, history = load_state(unfinished, said.append)
     assert state["epochs_done"] == EPOCHS and [r["epoch"] for r in history] == [1, 2, 3]
     assert any("repeats epoch 2" in s for s in said)
 
@@ -176,14 +177,14 @@ def test_no_agreeing_point_refuses_naming_the_file(unfinished, damage, named):
         ckpt.rename(unfinished / "checkpoints" / "epoch_002.keras")
         edit_state(unfinished, epochs_done=2, checkpoint="epoch_002.keras")
     with pytest.raises(RunError, match="cannot be resumed") as info:
-        _load_state(unfinished, print)
+        load_state(unfinished, print)
     assert named in str(info.value) and "force=True" in str(info.value)
 
 
 def test_unreadable_state_is_rebuilt_from_checkpoint_and_history(unfinished):
     (unfinished / "state.json").write_text("{not json")
     said = []
-    state, history = _load_state(unfinished, said.append)
+    state, history = load_state(unfinished, said.append)
     assert state["epochs_done"] == EPOCHS and len(history) == EPOCHS
     best = max(history, key=lambda r: r["val_accuracy"])
     assert state["best_val_accuracy"] == best["val_accuracy"]
@@ -248,10 +249,10 @@ def test_force_killed_before_its_first_epoch_gets_the_old_run_back(unfinished, u
 
 def test_resuming_on_other_data_is_refused(unfinished, cifar_batches_dir):
     from gpc_support.data.cifar10 import load_cifar10
-    from gpc_support.train.engine import _check_data
+    from gpc_support.train.run_claim import check_data
 
     data = load_cifar10(str(cifar_batches_dir), seed=0, train_limit=160, test_limit=40)
-    _check_data(unfinished, data)  # the same images: accepted
+    check_data(unfinished, data)  # the same images: accepted
     data.x_test[0, 0, 0, 0] ^= 1  # one pixel of one test image
     with pytest.raises(RunError, match="data_dir: the data differ"):
-        _check_data(unfinished, data)
+        check_data(unfinished, data)

@@ -10,8 +10,8 @@ import pytest
 
 from gpc_support.train.profiles import PROFILES, ProfileError, get_profile, learning_rate
 from gpc_support.common.run_folder import METRICS_FIELDS
-from gpc_support.train.engine import (HISTORY_FIELDS, RunError, _check_data,
-                                  read_history, train_variant)
+from gpc_support.train.engine import HISTORY_FIELDS, RunError, read_history, train_variant
+from gpc_support.train.run_claim import check_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,7 +185,7 @@ def test_uncommitted_best_weights_never_become_best(tmp_path):
     """A kill after an epoch saved its candidate but before state.json committed
     it leaves best.weights.h5 alone; a committed candidate is promoted."""
     from gpc_support.common.atomic_files import atomic_write_json
-    from gpc_support.train.engine import _load_state, _settle_files
+    from gpc_support.train.epoch_records import load_state, settle_files
 
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
@@ -199,14 +199,14 @@ def test_uncommitted_best_weights_never_become_best(tmp_path):
         "epochs_done": 1, "checkpoint": "epoch_001.keras", "best_val_accuracy": 0.5,
         "best_epoch": 1, "training_seconds": 1.0, "best_pending": None})
     said = []
-    state, history = _load_state(tmp_path, said.append)
+    state, history = load_state(tmp_path, said.append)
     assert state["epochs_done"] == 1 and [r["epoch"] for r in history] == [1]
     assert any("never committed" in s for s in said)
     assert (tmp_path / "best.weights.h5").read_text() == "epoch 1"
     assert sorted(p.name for p in ckpt.iterdir()) == ["epoch_001.keras"]
     # committed: the candidate is promoted
     (ckpt / "best_epoch_002.weights.h5").write_text("epoch 2")
-    _settle_files(tmp_path, {"checkpoint": "epoch_001.keras", "best_pending": "best_epoch_002.weights.h5"})
+    settle_files(tmp_path, {"checkpoint": "epoch_001.keras", "best_pending": "best_epoch_002.weights.h5"})
     assert (tmp_path / "best.weights.h5").read_text() == "epoch 2"
 
 
@@ -262,11 +262,11 @@ def loaded_data(monkeypatch, tmp_path, data_dir, seed, profile="smoke", override
     seen = {}
 
     def check_then_stop(out_dir, data):
-        _check_data(out_dir, data)
+        check_data(out_dir, data)
         seen["data"] = data
         raise _Loaded
 
-    monkeypatch.setattr(training, "_check_data", check_then_stop)
+    monkeypatch.setattr(training, "check_data", check_then_stop)  # the engine's own binding
     out = tmp_path / f"seed{seed}"
     with pytest.raises(_Loaded):
         train_variant(16, profile, data_dir=str(data_dir), out_dir=out, seed=seed, verbose=0,
@@ -319,18 +319,18 @@ def test_a_config_written_before_the_optimizer_and_split_fields_is_still_resumed
     optimizer and split: those runs used Keras 3's RMSprop and the random
     split, which the cpu profile still names, so their folders resume; a
     profile with another optimizer is refused."""
-    from gpc_support.train import engine as training
+    from gpc_support.train import run_claim
 
-    config = training._run_config(16, get_profile("cpu"), 0, "float32", None)
+    config = run_claim.run_config(16, get_profile("cpu"), 0, "float32", None)
     old = json.loads(json.dumps(config))
     del old["optimizer"], old["profile"]["optimizer"], old["profile"]["split"]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    training._claim_folder(tmp_path, config)   # accepted
+    run_claim.claim_folder(tmp_path, config)   # accepted
     assert json.loads((tmp_path / "config.json").read_text()) == old   # and left as it was
-    other = training._run_config(16, get_profile("cpu", optimizer="rmsprop-keras2"), 0,
+    other = run_claim.run_config(16, get_profile("cpu", optimizer="rmsprop-keras2"), 0,
                                  "float32", None)
     with pytest.raises(RunError, match="another configuration \\(differs in profile\\)"):
-        training._claim_folder(tmp_path, other)
+        run_claim.claim_folder(tmp_path, other)
 
 
 def test_cpu_and_quick_profiles_are_exactly_their_table():
