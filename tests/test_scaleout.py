@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from gpc_support.run import cli as batch
-from gpc_support.run.executors import parse_cpus, parse_gpus, parse_time, usable_cpus
+from gpc_support.run.scale_options import parse_cpus, parse_gpus, parse_time, usable_cpus
 from tests.test_run_all import check_complete, epochs_done, run_all, start_run_all, wait_for
 
 

@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="only check the parameters and print the plan (with --executor "
                         "slurm: also the sbatch script, without submitting)")
-    from .executors import add_options
+    from .scale_options import add_options
 
     add_options(p)
     return p
@@ -155,7 +155,7 @@ def plan_from_args(argv) -> dict:
     args = _parser().parse_args(argv)  # --help exits here, before the heavy imports
 
     from ..train.profiles import PROFILES, ProfileError, get_profile
-    from .executors import options_from_args
+    from .scale_options import options_from_args
     from ..train.engine import PRECISIONS, RunError, validate_run_request
 
     if args.profile not in PROFILES:

@@ -1,4 +1,4 @@
-"""No machine paths in executed notebooks.
+"""Executed notebooks made fit to read: no machine paths, no log noise, how to re-run them.
 
 papermill writes the parameters it injects, and its own metadata
 (`input_path`, `output_path`), into the executed notebook; a notebook's
@@ -11,6 +11,19 @@ string in the notebook file (sources, outputs, metadata):
 - the repository root becomes a relative path ("results/cpu/...");
 - the home folder becomes "~".
 
+It also tidies what papermill and TensorFlow leave behind:
+
+- TensorFlow's and absl's C++ log lines (`quiet_startup.is_startup_noise`,
+  e.g. "E0000 00:00:... util.cc:131] oneDNN ...", printed when an op first
+  runs whatever TF_CPP_MIN_LOG_LEVEL says) are removed from stderr outputs,
+  and an output left empty is dropped;
+- the template's default parameters cell is dropped when papermill injected
+  its own below it; the injected cell is tagged `parameters` instead, so the
+  executed copy still takes parameters when papermill runs it again;
+- a first markdown cell (tagged `rerun-note`) says that this is an executed
+  copy, what the placeholders mean, and the command that re-runs it
+  (`rerun_note`); tidying twice gives the same notebook.
+
 `relative_to_repo(path)` is the path to pass to papermill instead, when the
 folder lies inside the repository (the notebooks run with the repository
 root as their working folder).
@@ -18,14 +31,18 @@ root as their working folder).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
+import shlex
 from pathlib import Path
 
 from ..common.atomic_files import atomic_write_text
+from ..common.quiet_startup import is_startup_noise
 
-__all__ = ["REPO_ROOT", "relative_to_repo", "scrub_text", "scrub_notebook"]
+__all__ = ["REPO_ROOT", "relative_to_repo", "scrub_text", "scrub_notebook",
+           "tidy_cells", "rerun_note"]
 
 from ..common.paths import REPO_ROOT
 
@@ -85,5 +102,117 @@ def scrub_notebook(path, anchors: dict | None = None, root=REPO_ROOT) -> Path:
     except (OSError, ValueError) as err:
         raise ValueError(f"{path.name}: not a readable notebook ({err})") from None
     cleaned = _walk(notebook, _replacements(anchors, root))
+    # <out>/notebooks/<name>.ipynb: the results folder, as the re-run command names it
+    out = relative_to_repo(path.resolve().parent.parent, root) if path.parent.name == "notebooks" else None
+    out = None if out is None or Path(out).is_absolute() else out  # never a machine path
+    cleaned["cells"] = tidy_cells(cleaned.get("cells", []), out)
     # the layout nbformat writes (so a scrubbed notebook diffs cleanly)
     return atomic_write_text(path, json.dumps(cleaned, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _strip_logs(outputs: list) -> list:
+    kept = []
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            text = output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            lines = [line for line in text.splitlines(keepends=True) if not is_startup_noise(line.rstrip("\n"))]
+            if not "".join(lines).strip():
+                continue
+            output = {**output, "text": "".join(lines)}
+        kept.append(output)
+    return kept
+
+
+def _tags(cell: dict) -> list:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _assigned(source: str) -> dict:
+    """name -> value of the literal assignments in a parameters cell."""
+    values = {}
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return values
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return values
+
+
+def rerun_note(parameters: dict, out: str | None = None, placeholders=()) -> str | None:
+    """The first cell's text for an executed copy with these injected parameters:
+    the variant notebook (it has `channels`) or the summary (`results_dir`).
+    `out`: the results folder the copy lies in (for an `out_dir` shown as
+    "<out>/..."); `placeholders`: those that appear in the notebook."""
+    meaning = {"<data-dir>": "the CIFAR-10 folder given with `--data-dir`",
+               "<out>": "the results folder", "<results>": "the results folder"}
+    shown = [f"`{name}` is {text}" for name, text in meaning.items() if name in placeholders]
+    head = "**An executed copy, for reading.** " + (
+        "Paths of the machine it ran on are shown as placeholders: " + ", ".join(shown) + ". "
+        if shown else "")
+    if "results_dir" in parameters:
+        command = f"python -m gpc_support.summary_notebook {shlex.quote(str(parameters['results_dir']))}"
+        return (head + "It is rebuilt from the run folders, from the repository root, by\n\n"
+                f"    {command}\n\n(the template with its code is `notebooks/summary.ipynb`).")
+    if "channels" not in parameters or "profile" not in parameters:
+        return None
+    out_dir = str(parameters.get("out_dir") or "")
+    parts = Path(out_dir).parts
+    command = ["./run_all.sh", "--profile", str(parameters["profile"]),
+               "--channels", str(parameters["channels"] if parameters["channels"] is not None else "base"),
+               "--seeds", str(parameters.get("seed", 0))]
+    if len(parts) >= 3 and parts[-3] == "runs":
+        folder = Path(*parts[:-3]).as_posix() if parts[:-3] else "."
+        command += ["--out", out if folder == "<out>" and out else folder]
+    if parameters.get("data_dir"):
+        command += ["--data-dir", "YOUR_CIFAR10_FOLDER"]
+    overrides = parameters.get("overrides") or {}
+    for key, option in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
+        if key in overrides:
+            command += [option, str(overrides[key])]
+    if parameters.get("precision") not in (None, "float32"):
+        command += ["--precision", str(parameters["precision"])]
+    command.append("--force")
+    data = ("the same data folder (the committed study used the JPEG copy of CIFAR-10 named in "
+            "the README)" if parameters.get("data_dir") else "the profile's default data")
+    return (head + "To train this run again (it replaces the run folder once the new run has "
+            "finished its first epoch), from the repository root, with " + data + ":\n\n"
+            "    " + " ".join(command) + "\n\nor open `notebooks/gpc_mobilenet.ipynb` and give its "
+            "parameters cell the values of the parameters cell below.")
+
+
+def tidy_cells(cells: list, out: str | None = None) -> list:
+    """The cells without log lines, with one parameters cell and the re-run note first
+    (`out`: the results folder the notebook lies in, see `rerun_note`)."""
+    cells = [c for c in cells if "rerun-note" not in _tags(c)]
+    injected = next((i for i, c in enumerate(cells) if "injected-parameters" in _tags(c)), None)
+    parameters = {}
+    if injected is not None:
+        cells[injected] = {**cells[injected], "metadata": {
+            **cells[injected].get("metadata", {}),
+            "tags": sorted(set(_tags(cells[injected])) | {"parameters"})}}
+        parameters = _assigned(_source(cells[injected]))
+        cells = [c for i, c in enumerate(cells)
+                 if i >= injected or "parameters" not in _tags(c)]
+    tidy = []
+    for cell in cells:
+        if cell.get("cell_type") == "code" and "outputs" in cell:
+            cell = {**cell, "outputs": _strip_logs(cell["outputs"])}
+        tidy.append(cell)
+    text = json.dumps(tidy)
+    placeholders = [name for name in ("<data-dir>", "<out>", "<results>") if name in text]
+    note = rerun_note(parameters, out, placeholders) if parameters else None
+    if note:
+        tidy.insert(0, {"cell_type": "markdown", "id": "rerun-note",
+                        "metadata": {"tags": ["rerun-note"]}, "source": note})
+    return tidy

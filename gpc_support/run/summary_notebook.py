@@ -36,6 +36,8 @@ def render_html(notebook_path, html_path) -> Path:
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(str(notebook_path), as_version=4)
+    # the page is the report; how to rebuild it is the notebook's first cell
+    notebook.cells = [c for c in notebook.cells if "rerun-note" not in c.metadata.get("tags", [])]
     # a report for reading: the code stays in the notebook, the page shows its results
     body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(notebook)
