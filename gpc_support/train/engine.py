@@ -201,7 +201,7 @@ def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides,
     Returns (channels, Profile, Path out_dir).  Raises ValueError subclasses
     naming the bad parameter.
     """
-    from ..data.cifar10 import validate_data_dir
+    from ..data.layouts import validate_data_dir
 
     channels = check_channels(channels)
     profile = get_profile(profile, **(overrides or {}))
@@ -241,7 +241,7 @@ def load_run_data(profile: Profile, data_dir=None):
     """The `CifarData` every run of `profile` on `data_dir` trains, validates
     and tests on, whatever its seed: subsets and split drawn with SPLIT_SEED
     (or, for the "authors" split, by file order)."""
-    from ..data.cifar10 import load_cifar10
+    from ..data.sources import load_cifar10
 
     return load_cifar10(data_dir, validation_fraction=profile.validation_fraction,
                         seed=SPLIT_SEED, train_limit=profile.train_limit,
@@ -362,7 +362,7 @@ def build_training_model(channels, profile: Profile, seed: int):
     """(full model: uint8 32x32 -> preprocessing -> network, the network alone)."""
     import keras
 
-    from ..data.cifar10 import build_preprocessing
+    from ..data.input_pipeline import build_preprocessing
     from ..model.networks import build_model
 
     network = build_model(channels, input_shape=(profile.image_size, profile.image_size, 3))
@@ -819,7 +819,7 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
 
     import keras
 
-    from ..data.cifar10 import make_dataset
+    from ..data.input_pipeline import make_dataset
     from .provenance import code_version
     from .tensorboard_log import open_scalar_log
 
@@ -896,7 +896,7 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, se
     """Evaluate the best weights on the test set and write metrics.json."""
     import keras
 
-    from ..data.cifar10 import make_dataset
+    from ..data.input_pipeline import make_dataset
     from ..common.environment import environment_info
     from ..model.counts import count_macs, count_params, param_size_mib, profiler_flops
     from .provenance import code_version
