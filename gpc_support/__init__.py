@@ -34,7 +34,7 @@ MOVED = {
     "training": "train.engine", "provenance": "train.provenance",
     "tensorboard_log": "train.tensorboard_log", "authors": "train.authors_weights",
     "reporting": "report", "runs": "report.results", "tables": "report.tables",
-    "significance": "report.statistics", "figures": "report.figures",
+    "significance": "report.comparisons", "figures": "report.figures",
     "ablation": "report.ablation", "fair_baseline": "report.fair_baseline",
     "summary_text": "report.summary_text", "report_values": "report.published_values",
     "computation": "report.architecture_counts", "batch": "run.cli",
