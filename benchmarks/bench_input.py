@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from gpc_support.data.cifar10 import build_preprocessing, load_cifar10, make_dataset  # noqa: E402
+from gpc_support.data.input_pipeline import build_preprocessing, make_dataset  # noqa: E402
+from gpc_support.data.sources import load_cifar10  # noqa: E402
 
 
 def device_description() -> str:

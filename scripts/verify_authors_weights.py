@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from gpc_support.train.authors_weights import AuthorsFileError, compare_outputs, load_test_images
-    from gpc_support.data.cifar10 import DataError
+    from gpc_support.data.split import DataError
 
     try:
         images, labels = load_test_images(args.data_dir, args.images)

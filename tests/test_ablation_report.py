@@ -8,7 +8,7 @@ from scipy import stats
 
 from gpc_support.report import ablation as abl
 from gpc_support.report.results import load_results
-from gpc_support.report.statistics import mcnemar_exact
+from gpc_support.report.estimators import mcnemar_exact
 from gpc_support.report.summary_text import write_summary
 from tests.reporting_fixtures import TEST_IMAGES, make_run
 

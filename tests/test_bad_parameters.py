@@ -12,7 +12,7 @@ from PIL import Image
 from gpc_support.common import run_folder
 from gpc_support.common.paths import REPO_ROOT
 from gpc_support.run import cli as batch
-from gpc_support.data.cifar10 import CLASS_NAMES
+from gpc_support.data.layouts import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,5 @@
-"""Tests for gpc_support.data.cifar10 on small synthetic data in the real file formats.
+"""Tests for data.layouts, data.sources and data.input_pipeline on small synthetic data in the real
+file formats.
 
 Every image encodes its label and identity in its pixels, so the tests can
 check that labels still belong to their images after loading and splitting:
@@ -15,17 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpc_support.data import cifar10 as gdata
-from gpc_support.data.cifar10 import (
-    CLASS_NAMES,
-    CifarData,
-    DataError,
-    build_preprocessing,
-    detect_layout,
-    load_cifar10,
-    make_dataset,
-    validate_data_dir,
-)
+from gpc_support.data import sources as gdata
+from gpc_support.data.input_pipeline import build_preprocessing, make_dataset
+from gpc_support.data.layouts import CLASS_NAMES, detect_layout, validate_data_dir
+from gpc_support.data.sources import CifarData, load_cifar10
+from gpc_support.data.split import DataError
 
 PER_BATCH = 20  # images per python batch file: 2 per class
 N_TRAIN_BATCHES = 5
@@ -472,7 +467,7 @@ def test_validation_augmentation_only_where_asked():
 
 
 def test_decode_cache_respects_the_umask(tmp_path, monkeypatch):
-    from gpc_support.data import cifar10 as data_module
+    from gpc_support.data import sources as data_module
 
     old = os.umask(0o022)
     try:

@@ -16,7 +16,8 @@ import pytest
 
 from gpc_support.run import cli as batch
 from gpc_support.data import embedded
-from gpc_support.data.cifar10 import CLASS_NAMES, load_cifar10
+from gpc_support.data.layouts import CLASS_NAMES
+from gpc_support.data.sources import load_cifar10
 from gpc_support.train.provenance import arrays_fingerprint
 
 ARCHIVE = embedded.EMBEDDED_DIR / embedded.ARCHIVE_NAME

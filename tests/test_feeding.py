@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gpc_support.data.cifar10 import make_dataset
+from gpc_support.data.input_pipeline import make_dataset
 from gpc_support.data.array_feeder import ArrayFeeder, epoch_order
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gpc_support.run.notebook_scrub import relative_to_repo, scrub_notebook, scrub_text
+from gpc_support.run.notebook_scrub import relative_to_repo, scrub_notebook, scrub_text, tidy_cells
 from gpc_support.common.quiet_startup import is_startup_noise, quiet_native_stderr
 from gpc_support.report.results import VARIANTS
 from tests.reporting_fixtures import make_run
@@ -55,6 +55,62 @@ def test_quiet_native_stderr_keeps_real_messages(capfd):
     err = capfd.readouterr().err
     assert "real problem: disk full" in err
     assert "absl" not in err and "oneDNN" not in err
+
+
+def _cell(kind, source, tags=(), outputs=None):
+    cell = {"cell_type": kind, "id": f"c{abs(hash(source)) % 10**6}", "metadata": {"tags": list(tags)},
+            "source": source}
+    if kind == "code":
+        cell.update(outputs=outputs or [], execution_count=1)
+    return cell
+
+
+def _executed_cells():
+    stderr = {"output_type": "stream", "name": "stderr",
+              "text": NOISE_LINES[1] + "\nUserWarning: a real warning\n"}
+    only_noise = {"output_type": "stream", "name": "stderr",
+                  "text": "E0000 00:00:1795988100.998481   22113 util.cc:131] oneDNN supports ...\n"}
+    stdout = {"output_type": "stream", "name": "stdout", "text": "E0000 in stdout stays\n"}
+    return [
+        _cell("markdown", "# One variant"),
+        _cell("code", "channels = 16\nprofile = 'quick'", tags=["parameters"]),
+        _cell("code", "# Parameters\nchannels = 'gpc16-relu6'\nprofile = 'cpu'\n"
+              "data_dir = '<data-dir>'\nout_dir = '<out>/runs/gpc16-relu6/seed2'\nseed = 2\n"
+              "overrides = {'epochs': 3}\nforce = False\nprecision = 'float32'\n",
+              tags=["injected-parameters"]),
+        _cell("code", "import gpc_support", outputs=[stderr, only_noise, stdout]),
+    ]
+
+
+def test_tidy_cells_one_parameters_cell_no_log_lines_and_a_rerun_note():
+    cells = tidy_cells(_executed_cells(), out="results/cpu")
+    assert [c.get("metadata", {}).get("tags") for c in cells] == [
+        ["rerun-note"], [], ["injected-parameters", "parameters"], []]
+    note = cells[0]["source"]
+    assert ("./run_all.sh --profile cpu --channels gpc16-relu6 --seeds 2 --out results/cpu "
+            "--data-dir YOUR_CIFAR10_FOLDER --epochs 3 --force") in note
+    assert "`<data-dir>` is the CIFAR-10 folder" in note and "`<out>` is the results folder" in note
+    outputs = cells[3]["outputs"]
+    # the noise line goes, the real warning stays; an output of noise alone goes; stdout untouched
+    assert [o["name"] for o in outputs] == ["stderr", "stdout"]
+    assert outputs[0]["text"] == "UserWarning: a real warning\n"
+    assert outputs[1]["text"] == "E0000 in stdout stays\n"
+    # tidying twice gives the same cells (one note, one parameters cell)
+    assert tidy_cells(cells, out="results/cpu") == cells
+    # without a results folder to name, the command keeps the placeholder
+    assert "--out <out> " in tidy_cells(_executed_cells())[0]["source"]
+
+
+def test_tidy_cells_summary_note_and_untouched_template():
+    summary = [_cell("code", "results_dir = 'x'", tags=["parameters"]),
+               _cell("code", "# Parameters\nresults_dir = 'results/quick'\nforce = False\n",
+                     tags=["injected-parameters"])]
+    cells = tidy_cells(summary)
+    assert "python -m gpc_support.summary_notebook results/quick" in cells[0]["source"]
+    assert "placeholders" not in cells[0]["source"]  # none appears in this notebook
+    assert len(cells) == 2
+    template = [_cell("code", "channels = 16", tags=["parameters"])]
+    assert tidy_cells(template) == template  # not executed: no note, parameters kept
 
 
 def test_scrub_text_and_relative_paths(tmp_path):
@@ -165,6 +221,11 @@ def test_variant_notebook_smoke(tmp_path, cifar_batches_dir, kernel_name):
     assert str(tmp_path) not in text and str(ROOT) not in text
     assert not _machine_paths(text), _machine_paths(text)[:5]
     assert 'out_dir = \\"<out>/runs/gpc16/seed0\\"' in text
+    tidy = nbformat.read(str(executed), as_version=4)
+    nbformat.validate(tidy)
+    assert tidy.cells[0].metadata.tags == ["rerun-note"]
+    assert "--profile smoke --channels 16 --seeds 0 --out <out> --data-dir" in tidy.cells[0].source
+    assert sum("parameters" in c.metadata.get("tags", []) for c in tidy.cells) == 1
     # nor in anything the run wrote
     for path in run_dir.rglob("*"):
         if path.suffix in (".json", ".csv"):

@@ -18,13 +18,8 @@ from scipy import stats
 from gpc_support import report as reporting
 from gpc_support.report.published_values import AUTHORS_ACCURACY, REPORT_TABLE
 from gpc_support.report.results import VARIANTS, load_results, load_run
-from gpc_support.report.statistics import (
-    comparison_pairs,
-    mcnemar_exact,
-    pair_statements,
-    pair_tests,
-    paired_bootstrap_ci,
-)
+from gpc_support.report.comparisons import comparison_pairs, pair_statements, pair_tests
+from gpc_support.report.estimators import mcnemar_exact, paired_bootstrap_ci
 from gpc_support.report.summary_text import SummaryRefused, write_summary
 from gpc_support.report.tables import csv_text, format_markdown, runs_table, summary_table
 from tests.reporting_fixtures import COUNTS, HEADER, history_text, make_run

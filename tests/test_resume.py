@@ -212,7 +212,7 @@ def test_force_restores_the_old_run_when_the_new_one_fails_early(unfinished, uni
     run = unfinished
     shutil.copy(uninterrupted / "metrics.json", run / "metrics.json")
     before = snapshot(run)
-    import gpc_support.data.cifar10 as data
+    import gpc_support.data.sources as data
 
     def broken(*args, **kwargs):
         raise KeyboardInterrupt  # e.g. Ctrl-C while the data loads
@@ -248,7 +248,7 @@ def test_force_killed_before_its_first_epoch_gets_the_old_run_back(unfinished, u
 
 
 def test_resuming_on_other_data_is_refused(unfinished, cifar_batches_dir):
-    from gpc_support.data.cifar10 import load_cifar10
+    from gpc_support.data.sources import load_cifar10
     from gpc_support.train.run_claim import check_data
 
     data = load_cifar10(str(cifar_batches_dir), seed=0, train_limit=160, test_limit=40)

@@ -98,7 +98,7 @@ def test_smoke_run_writes_history_and_complete_metrics(tmp_path, cifar_batches_d
     import h5py
     with h5py.File(out / "best.weights.h5", "r") as f:
         assert "optimizer" not in f
-    from gpc_support.data.cifar10 import load_cifar10
+    from gpc_support.data.sources import load_cifar10
     from gpc_support.model.networks import build_model
     smoke = get_profile("smoke")
     data = load_cifar10(str(cifar_batches_dir), validation_fraction=smoke.validation_fraction, seed=0,
@@ -290,7 +290,7 @@ def test_every_seed_of_a_run_gets_the_same_split(monkeypatch, tmp_path, cifar_ba
 
 
 def test_paper32_trains_with_the_keras2_rmsprop_and_the_authors_split(tmp_path, cifar_batches_dir):
-    from gpc_support.data.cifar10 import load_cifar10
+    from gpc_support.data.sources import load_cifar10
 
     out = tmp_path / "paper32"
     overrides = {"train_limit": 100, "test_limit": 20, "epochs": 1, "batch_size": 16}

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gpc_support.report import statistics as sig
+from gpc_support.report import estimators as sig
+from gpc_support.report.comparisons import claim_text
 
 # three seeds, four images: b - a per image; seed means 1/4, 1/2, 3/4
 DIFF = np.array([[1, 0, 0, 0],
@@ -61,7 +62,7 @@ def test_one_seed_says_so():
     assert sig.verdict(out["seed_p"]) == "not resolved"
     (test,) = sig.family_tests([(("a", "b"), DIFF[:1])])
     assert test["verdict"] == "not resolved" and np.isnan(test["p_holm"])
-    assert "one seed" in sig.claim_text(test)
+    assert "one seed" in claim_text(test)
 
 
 def test_pooled_seed_variance_by_hand():
@@ -112,8 +113,8 @@ def test_large_consistent_difference_holds_and_disagreeing_seeds_do_not():
     assert tests[0]["p_holm"] == pytest.approx(2 * tests[0]["seed_p"])
     assert tests[1]["p_holm"] == pytest.approx(max(tests[1]["seed_p"], tests[0]["p_holm"]))
     assert np.isnan(tests[0]["seeds needed"])
-    assert "holds (95% interval over seeds and test images" in sig.claim_text(tests[0])
-    assert "would resolve a difference" in sig.claim_text(tests[1])
+    assert "holds (95% interval over seeds and test images" in claim_text(tests[0])
+    assert "would resolve a difference" in claim_text(tests[1])
 
 
 def test_seeds_needed():

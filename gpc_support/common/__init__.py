@@ -1,1 +1,1 @@
-"""Shared ground: atomic files, the run lock, environment, paths and the run-folder layout."""
+"""Shared ground: atomic files, the run lock, environment, paths, the run-folder layout, argument checks."""

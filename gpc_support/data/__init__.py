@@ -1,1 +1,1 @@
-"""CIFAR-10: sources and cache, the split, the input pipeline, augmentation, the embedded subset."""
+"""CIFAR-10: on-disk layouts, sources and cache, the split, input pipeline, augmentation, the embedded subset."""

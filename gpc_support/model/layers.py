@@ -32,10 +32,10 @@ move weights between the two forms.
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 from keras import layers, ops
+
+from ..common.checks import positive_int
 
 __all__ = [
     "group_count",
@@ -51,15 +51,6 @@ __all__ = [
 _PACKAGE = "gpc_support"
 
 
-def _positive_int(name: str, value) -> int:
-    """Return `value` as an int, or raise ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive integer, got {value!r}"
-        )
-    return int(value)
-
-
 def group_count(channels_in: int, filters: int, channels_per_group: int) -> int:
     """Number of groups N of a GPC block (docs/method.md section 1, rule 1).
 
@@ -71,9 +62,9 @@ def group_count(channels_in: int, filters: int, channels_per_group: int) -> int:
     >>> group_count(96, 160, 16)
     4
     """
-    channels_in = _positive_int("channels_in", channels_in)
-    filters = _positive_int("filters", filters)
-    channels_per_group = _positive_int("channels_per_group", channels_per_group)
+    channels_in = positive_int("channels_in", channels_in)
+    filters = positive_int("filters", filters)
+    channels_per_group = positive_int("channels_per_group", channels_per_group)
     n = channels_in // channels_per_group
     while n > 1 and (channels_in % n or filters % n):
         n -= 1
@@ -86,8 +77,8 @@ def interleave_permutation(channels: int, groups: int) -> list[int]:
     Output channel `j*N + i` is input channel `i*S + j`, with `S = channels/N`
     (docs/method.md section 1).  Returned as a list `p` with `out[..., m] = in[..., p[m]]`.
     """
-    channels = _positive_int("channels", channels)
-    groups = _positive_int("groups", groups)
+    channels = positive_int("channels", channels)
+    groups = positive_int("groups", groups)
     if channels % groups:
         raise ValueError(
             f"channels ({channels}) must be divisible by groups ({groups})"
@@ -147,8 +138,8 @@ class GroupedPointwiseConv2D(layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.groups = _positive_int("groups", groups)
+        self.filters = positive_int("filters", filters)
+        self.groups = positive_int("groups", groups)
         if self.filters % self.groups:
             raise ValueError(
                 f"filters ({self.filters}) must be divisible by groups ({self.groups})"
@@ -226,7 +217,7 @@ class ChannelInterleave(layers.Layer):
 
     def __init__(self, groups: int, **kwargs):
         super().__init__(**kwargs)
-        self.groups = _positive_int("groups", groups)
+        self.groups = positive_int("groups", groups)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -296,8 +287,8 @@ def gpc_block(
     `{name}_add`; when the rule gives one group the block is a plain
     `{name}` 1x1 convolution -> `{name}_bn` -> `{name}_act`.
     """
-    filters = _positive_int("filters", filters)
-    channels_per_group = _positive_int("channels_per_group", channels_per_group)
+    filters = positive_int("filters", filters)
+    channels_per_group = positive_int("channels_per_group", channels_per_group)
     channels_in = x.shape[-1]
     n = group_count(channels_in, filters, channels_per_group)
     if n == 1:

@@ -2,7 +2,8 @@
 
 - `gpc_support.report.results`: reading a results folder (`load_results`, `RunResult`);
 - `gpc_support.report.tables`: per-run and per-variant tables (`summary_table`, `runs_table`);
-- `gpc_support.report.statistics`: paired tests between variants (`pair_tests`);
+- `gpc_support.report.estimators`: paired tests, intervals, Holm, verdicts (`mcnemar_exact`, ...);
+- `gpc_support.report.comparisons`: those tests on the study's pairs of variants (`pair_tests`);
 - `gpc_support.report.figures`: every figure (`plot_history`, `plot_curves_grid`, ...);
 - `gpc_support.report.summary_text`: summary.md and the files (`write_summary`);
 - `gpc_support.report.ablation`: the ablation's table, contrasts and figure;
@@ -63,7 +64,8 @@ from .results import (
     load_run,
     variant_label,
 )
-from .statistics import mcnemar_exact, pair_statements, pair_tests, paired_bootstrap_ci
+from .comparisons import pair_statements, pair_tests
+from .estimators import mcnemar_exact, paired_bootstrap_ci
 from .summary_text import (
     FIGURES,
     SummaryRefused,

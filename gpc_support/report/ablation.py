@@ -30,14 +30,14 @@ they are skipped.  All are tested the same way; the figure keeps the five.
 
 All the contrasts are one family declared in advance: their seed-to-seed
 variance is pooled and their p-values are Holm-adjusted together
-(`gpc_support.report.statistics.family_tests`), and each gets one verdict,
+(`gpc_support.report.estimators.family_tests`), and each gets one verdict,
 'holds' or 'not resolved'.
 
 - `split_ablation(results)`: the main study's runs and the ablation's;
 - `ablation_table(results)`: one row per variant (size, MACs, test accuracy
   mean +- sd over seeds, every seed);
 - `contrast_tests(results)`: per contrast and shared seed, the exact McNemar
-  p-value and a 95% paired bootstrap interval (`gpc_support.report.statistics`);
+  p-value and a 95% paired bootstrap interval (`gpc_support.report.estimators`);
   and per contrast over all shared seeds: the mean difference, its
   seed-to-seed sd, a 95% paired bootstrap interval of the mean difference
   that resamples test images only (the measurement noise of one test set),
@@ -57,8 +57,9 @@ import numpy as np
 import pandas as pd
 
 from .results import RunResult, load_predictions, short_name
-from .statistics import (ALPHA, FAMILY_COLUMNS, claim_text, family_tests, mcnemar_exact, p_text,
-                           paired_bootstrap_ci, seed_mean_ci)
+from .comparisons import claim_text, p_text
+from .estimators import (ALPHA, FAMILY_COLUMNS, family_tests, mcnemar_exact, paired_bootstrap_ci,
+                         seed_mean_ci)
 from .tables import accuracy_text
 
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",

@@ -15,7 +15,7 @@ has.  This module answers "at the same budget, which is more accurate?":
   count, interpolated linearly in log budget between the two neighbouring
   measured widths, the difference and its test (per seed and test image, the
   interpolated network's outcome is the weighted mean of its two
-  neighbours' outcomes; `significance.mean_difference_test`), with Holm's
+  neighbours' outcomes; `estimators.mean_difference_test`), with Holm's
   correction over the whole family of equal-budget comparisons;
 - `plot_pareto(results)`: accuracy against parameters and against MACs, one
   line per family.
@@ -155,11 +155,11 @@ def equal_budget(results: dict[str, list[RunResult]], alpha: float = 0.05) -> pd
     (mean over seeds), the family's interpolated accuracy (same seeds), the
     difference gpc - family in pp, the neighbouring widths and the weight of
     the thinner one, the interval and p-value of
-    `significance.mean_difference_test` (seeds and test images), Holm's
+    `estimators.mean_difference_test` (seeds and test images), Holm's
     p over every row that has a test, and the verdict.  A gpc network outside
     the family's measured budgets gets the reason in `note` and no numbers.
     """
-    from .statistics import family_tests
+    from .estimators import family_tests
 
     points = family_points(results)
     rows, comparisons = [], []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .statistics import HOLDS
+from .estimators import HOLDS
 
 __all__ = ["headline_rows", "answer_sentences", "plot_headline"]
 

@@ -29,7 +29,8 @@ from . import headline
 from ..common.atomic_files import atomic_write_bytes, atomic_write_text
 from .published_values import JPEG_NOTE, REPORT_EPOCHS, REPORT_IMAGE_SIZE, report_row_sentence
 from .results import RunResult, complete_runs, runs_phrase, short_name
-from .statistics import ALPHA, pair_statements, pair_tests
+from .comparisons import pair_statements, pair_tests
+from .estimators import ALPHA
 from .tables import csv_text, format_markdown, runs_table, summary_table, tables_markdown
 
 __all__ = ["FIGURES", "OLD_NETWORKS_TEXT", "SummaryRefused", "shown_path", "computation_note",

@@ -228,7 +228,8 @@ def load_into_build_model(path, image_size: int = 224) -> tuple[keras.Model, int
 def load_test_images(data_dir, count: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """`count` CIFAR-10 test images (uint8, 32x32) and labels, balanced over the
     classes, the first files of each class folder in name order."""
-    from ..data.cifar10 import CLASS_NAMES, DataError, _image_files, _read_image
+    from ..data.layouts import CLASS_NAMES, _image_files, _read_image
+    from ..data.split import DataError
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 10:
         raise ValueError(f"count must be an integer >= 10, got {count!r}")
@@ -254,7 +255,7 @@ def compare_outputs(path, images: np.ndarray, labels: np.ndarray | None = None,
     of the softmax outputs, the fraction of images whose argmax agrees, and
     (with labels) each model's accuracy.
     """
-    from ..data.cifar10 import build_preprocessing
+    from ..data.input_pipeline import build_preprocessing
 
     theirs = read_authors_model(path)
     ours, channels = load_into_build_model(path)

@@ -118,7 +118,7 @@ def build_training_model(channels, profile: Profile, seed: int):
     """(full model: uint8 32x32 -> preprocessing -> network, the network alone)."""
     import keras
 
-    from ..data.cifar10 import build_preprocessing
+    from ..data.input_pipeline import build_preprocessing
     from ..model.networks import build_model
 
     network = build_model(channels, input_shape=(profile.image_size, profile.image_size, 3))
@@ -315,7 +315,7 @@ def _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbos
 
     import keras
 
-    from ..data.cifar10 import make_dataset
+    from ..data.input_pipeline import make_dataset
     from .provenance import code_version
     from .tensorboard_log import open_scalar_log
 
@@ -392,7 +392,7 @@ def _finish(out_dir, model, network, channels, profile, data, state, history, se
     """Evaluate the best weights on the test set and write metrics.json."""
     import keras
 
-    from ..data.cifar10 import make_dataset
+    from ..data.input_pipeline import make_dataset
     from ..common.environment import environment_info
     from ..model.counts import count_macs, count_params, param_size_mib, profiler_flops
     from .provenance import code_version

@@ -21,7 +21,7 @@ uses the Keras 2.6 update so that the engine's tests (resume included, under
 every backend) exercise it.
 
 Split (`split`: which training images become the validation set; see
-`data.load_cifar10`): "random" is a stratified random 10% drawn with the
+`data.sources.load_cifar10`): "random" is a stratified random 10% drawn with the
 split seed; "authors" is the method authors' rule, their
 `flow_from_directory(validation_split=0.1)`: the first int(0.1 * n) images of
 each class (n = that class's images) in sorted file-name order for image

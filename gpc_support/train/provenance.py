@@ -58,9 +58,9 @@ def data_layout(data_dir) -> str:
     """'keras' (data_dir None), 'python-batches' or 'image-folders'."""
     if data_dir is None:
         return "keras"
-    from ..data import cifar10 as data
+    from ..data.layouts import detect_layout
 
-    return data.detect_layout(data_dir)
+    return detect_layout(data_dir)
 
 
 def arrays_fingerprint(cifar) -> str:

@@ -68,7 +68,7 @@ def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides,
     Returns (channels, Profile, Path out_dir).  Raises ValueError subclasses
     naming the bad parameter.
     """
-    from ..data.cifar10 import validate_data_dir
+    from ..data.layouts import validate_data_dir
 
     channels = check_channels(channels)
     profile = get_profile(profile, **(overrides or {}))
@@ -108,7 +108,7 @@ def load_run_data(profile: Profile, data_dir=None):
     """The `CifarData` every run of `profile` on `data_dir` trains, validates
     and tests on, whatever its seed: subsets and split drawn with SPLIT_SEED
     (or, for the "authors" split, by file order)."""
-    from ..data.cifar10 import load_cifar10
+    from ..data.sources import load_cifar10
 
     return load_cifar10(data_dir, validation_fraction=profile.validation_fraction,
                         seed=SPLIT_SEED, train_limit=profile.train_limit,
