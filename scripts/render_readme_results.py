@@ -3,7 +3,9 @@
     python scripts/render_readme_results.py cpu            # results/cpu/summary -> both files
     python scripts/render_readme_results.py cpu --check    # exit 1 if either is out of date
 
-The README's `<!-- answer:<profile>:start -->` section gets the first-screen
+results/deploy/README.md's `<!-- deploy:latency:start -->` section gets the
+latency ratio table from results/deploy/latency.csv (with the load it was
+measured under).  The README's `<!-- answer:<profile>:start -->` section gets the first-screen
 answer (what each gpc network saves and how it compares, with verdicts;
 latency from results/deploy/latency.csv); docs/results.md's
 `results:<profile>-fair` section the fair baseline (fair_baseline.csv,
@@ -313,6 +315,41 @@ def _latency(deploy_dir: Path) -> dict:
     return {r["variant"]: float(r["ratio_to_mobilenet"]) for _, r in df.iterrows()}
 
 
+DEPLOY_FORMS = (("gpc16", "einsum"), ("gpc16", "grouped"), ("gpc32", "einsum"), ("gpc32", "grouped"),
+                ("gpc64", "einsum"), ("gpc64", "grouped"), ("gpc128", "einsum"), ("gpc128", "grouped"))
+
+
+def render_deploy_latency(deploy_dir: Path) -> str:
+    """results/deploy/README.md's ratio table from latency.csv: per runtime, size
+    and threads, MobileNet's median ms and each gpc form's ratio of medians to it
+    (CPU-time ratio in brackets where measured), with the load it was measured under."""
+    df = pd.read_csv(Path(deploy_dir) / "latency.csv").sort_values(
+        ["runtime", "image_size", "threads"], ascending=[True, False, True], kind="stable")
+    macs = df[df["variant"] != "mobilenet"].drop_duplicates("variant").set_index("variant")["mac_ratio"]
+    notes = sorted(set(df["note"].dropna().astype(str)))
+    header = "| runtime | px | threads | MobileNet ms | " + " | ".join(
+        f"{v} {f}" for v, f in DEPLOY_FORMS) + " |"
+    lines = ["MAC ratios: " + ", ".join(f"{v} {macs[v]:.3f}" for v, _ in DEPLOY_FORMS[::2] if v in macs) + ".",
+             "", f"Measured under: {'; '.join(notes) or 'no note'} (`note` column of latency.csv).", "",
+             header, "|---|---:|---:|---:|" + "---:|" * len(DEPLOY_FORMS)]
+
+    def cell(row, ratio, cpu_ratio, digits=2):
+        if row is None:
+            return "NA"
+        text = f"{row[ratio]:.{digits}f}"
+        if cpu_ratio and pd.notna(row.get(cpu_ratio)):
+            text += f" (CPU {row[cpu_ratio]:.{digits}f})" if ratio == "median_ms" else f" ({row[cpu_ratio]:.{digits}f})"
+        return text
+
+    for (runtime, size, threads), group in df.groupby(["runtime", "image_size", "threads"], sort=False):
+        rows = {(r["variant"], r["form"]): r for _, r in group.iterrows()}
+        base = rows.get(("mobilenet", "baseline"))
+        cells = [cell(base, "median_ms", "cpu_median_ms")] + [
+            cell(rows.get(key), "ratio_to_mobilenet", "cpu_ratio_to_mobilenet") for key in DEPLOY_FORMS]
+        lines.append(f"| {runtime} | {size} | {threads} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def render_answer(results_dir, results_rel: str, deploy_dir) -> str:
     """The README's first-screen answer: one row per gpc network with what it
     saves (parameters, MACs, deployed latency) and its accuracy against
@@ -428,16 +465,27 @@ def main(argv=None) -> int:
     except (RenderError, OSError) as err:
         print(f"render_readme_results: {err}", file=sys.stderr)
         return 2
+    deploy_readme = deploy / "README.md"
+    if args.readme == str(ROOT / "README.md") and deploy_readme.is_file() and (deploy / "latency.csv").is_file():
+        text = deploy_readme.read_text(encoding="utf-8")
+        if "<!-- deploy:latency:start -->" in text:
+            try:
+                new = rewrite(text, "", render_deploy_latency(deploy), label="deploy:latency")
+            except (RenderError, OSError, KeyError) as err:
+                print(f"render_readme_results: {deploy_readme}: {err}", file=sys.stderr)
+                return 2
+            updates.append((deploy_readme, text, new))
     for path, text, new in updates:
+        shown = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
         if new == text:
-            print(f"{path.name}: {args.profile} sections up to date")
+            print(f"{shown}: generated sections up to date")
             continue
         if args.check:
-            stale.append(path.name)
+            stale.append(shown)
             continue
         with io.open(path, "w", encoding="utf-8", newline="") as f:
             f.write(new)
-        print(f"{path.name}: {args.profile} sections rewritten")
+        print(f"{shown}: generated sections rewritten")
     if stale:
         print(f"{', '.join(stale)}: the {args.profile} sections are out of date; run "
               f"python scripts/render_readme_results.py {args.profile}", file=sys.stderr)

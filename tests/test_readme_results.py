@@ -190,3 +190,24 @@ def test_renderer_refuses_holds_for_a_claim_not_resolved(summarised):
     pairs.drop(columns=["verdict"]).to_csv(path, index=False)
     with pytest.raises(render.RenderError, match="no 'verdict' column"):
         render.render_section(summarised, "results/cpu")
+
+
+def test_deploy_latency_table_is_read_from_latency_csv(tmp_path):
+    columns = ("runtime,form,variant,image_size,threads,median_ms,ratio_to_mobilenet,"
+               "cpu_median_ms,cpu_ratio_to_mobilenet,mac_ratio,note")
+    rows = ["ONNX Runtime,baseline,mobilenet,224,1,26.0,1.0,10.0,1.0,1.0,idle machine",
+            "ONNX Runtime,grouped,gpc16,224,1,24.0,0.923,9.0,0.9,0.1586,idle machine",
+            "LiteRT+XNNPACK,baseline,mobilenet,32,1,2.0,1.0,,,1.0,idle machine",
+            "LiteRT+XNNPACK,grouped,gpc16,32,1,0.5,0.25,,,0.1586,idle machine",
+            "LiteRT+XNNPACK,baseline,mobilenet,224,2,11.0,1.0,,,1.0,idle machine",
+            "LiteRT+XNNPACK,einsum,gpc16,224,2,11.44,1.04,,,0.1586,idle machine"]
+    (tmp_path / "latency.csv").write_text(columns + "\n" + "\n".join(rows) + "\n")
+    lines = render.render_deploy_latency(tmp_path).splitlines()
+    assert lines[0] == "MAC ratios: gpc16 0.159."
+    assert lines[2] == "Measured under: idle machine (`note` column of latency.csv)."
+    body = [line for line in lines if line.startswith("| ") and "runtime" not in line]
+    # LiteRT before ONNX, 224 px before 32 px; NA where a form was not measured
+    assert body[0] == "| LiteRT+XNNPACK | 224 | 2 | 11.00 | 1.04 | NA | NA | NA | NA | NA | NA | NA |"
+    assert body[1] == "| LiteRT+XNNPACK | 32 | 1 | 2.00 | NA | 0.25 | NA | NA | NA | NA | NA | NA |"
+    assert body[2] == ("| ONNX Runtime | 224 | 1 | 26.00 (CPU 10.00) | NA | 0.92 (0.90) | NA | NA | NA | NA "
+                       "| NA | NA |")
