@@ -270,6 +270,9 @@ def test_build_summary_writes_html(tmp_path, kernel_name):
     assert page.index("Conclusions") < page.index("Table 6.1</h2>") if "Table 6.1</h2>" in page \
         else "Conclusions" in page
     assert "import " not in page and "reporting.load_results" not in page
+    # the list of runs comes after everything it supports; the re-run note stays in the notebook
+    assert page.index('id="Conclusions"') < page.index('id="Runs"') < page.index('id="Files"')
+    assert "An executed copy" not in page and "An executed copy" in nb.cells[0].source
     md = (results / "summary" / "summary.md").read_text()
     assert "mean of 2 seeds" in md and "(n=2)" in md
     assert "activation, grouped side" in page and "**activation, grouped side** (gpc16 - gpc16-relu6)" in md
