@@ -224,7 +224,8 @@ def test_variant_notebook_smoke(tmp_path, cifar_batches_dir, kernel_name):
     tidy = nbformat.read(str(executed), as_version=4)
     nbformat.validate(tidy)
     assert tidy.cells[0].metadata.tags == ["rerun-note"]
-    assert "--profile smoke --channels 16 --seeds 0 --out <out> --data-dir" in tidy.cells[0].source
+    assert "--profile smoke --channels 16 --seeds 0 --out <out> --force" in tidy.cells[0].source
+    assert "embedded_data/" in tidy.cells[0].source  # smoke's default data is the committed subset
     assert sum("parameters" in c.metadata.get("tags", []) for c in tidy.cells) == 1
     # nor in anything the run wrote
     for path in run_dir.rglob("*"):

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from ..common.atomic_files import atomic_write_text
 from ..common.quiet_startup import is_startup_noise
+from ..data.embedded import EMBEDDED_PROFILES
 
 __all__ = ["REPO_ROOT", "relative_to_repo", "scrub_text", "scrub_notebook",
            "tidy_cells", "rerun_note"]
@@ -174,7 +175,8 @@ def rerun_note(parameters: dict, out: str | None = None, placeholders=()) -> str
     if len(parts) >= 3 and parts[-3] == "runs":
         folder = Path(*parts[:-3]).as_posix() if parts[:-3] else "."
         command += ["--out", out if folder == "<out>" and out else folder]
-    if parameters.get("data_dir"):
+    embedded = parameters["profile"] in EMBEDDED_PROFILES
+    if parameters.get("data_dir") and not embedded:
         command += ["--data-dir", "YOUR_CIFAR10_FOLDER"]
     overrides = parameters.get("overrides") or {}
     for key, option in (("epochs", "--epochs"), ("batch_size", "--batch-size")):
@@ -183,8 +185,14 @@ def rerun_note(parameters: dict, out: str | None = None, placeholders=()) -> str
     if parameters.get("precision") not in (None, "float32"):
         command += ["--precision", str(parameters["precision"])]
     command.append("--force")
-    data = ("the same data folder (the committed study used the JPEG copy of CIFAR-10 named in "
-            "the README)" if parameters.get("data_dir") else "the profile's default data")
+    if embedded:
+        data = ("the profile's default data, the CIFAR-10 subset committed in embedded_data/ "
+                "(add --data-dir if this run was given another folder)")
+    elif parameters.get("data_dir"):
+        data = ("the same data folder (the committed study used the JPEG copy of CIFAR-10 named in "
+                "the README)")
+    else:
+        data = "the profile's default data"
     return (head + "To train this run again (it replaces the run folder once the new run has "
             "finished its first epoch), from the repository root, with " + data + ":\n\n"
             "    " + " ".join(command) + "\n\nor open `notebooks/gpc_mobilenet.ipynb` and give its "
