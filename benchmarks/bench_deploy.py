@@ -26,7 +26,9 @@ runtimes (5-10 minutes on 2 cores; the timing itself is 8 settings x
                           macs, mac_ratio, ...)
     ops.csv, ops.md       operators of both export forms (LiteRT and ONNX), and
                           how many XNNPACK partitions LiteRT made
-    latency_vs_macs.png/.svg   latency ratio against MAC ratio, y = x the ideal
+    latency_vs_macs.png/.svg   latency ratio against MAC ratio with interquartile
+                          bars, y = x the ideal (--plot-only redraws it from
+                          the latency.csv in --out, without timing anything)
     environment.json      CPU model, runtime versions, the command line
 
 Other jobs (each alone, or together with the above):
@@ -67,6 +69,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -155,7 +158,11 @@ def parse_args(argv=None):
     p.add_argument("--check-images", type=int, default=200, help="real test images of the check (default 200)")
     p.add_argument("--check-sizes", default="32,224", help="image sizes of the check (default 32,224)")
     p.add_argument("--note", default=MACHINE_NOTE, help="a note written into every CSV row")
+    p.add_argument("--plot-only", action="store_true",
+                   help="only redraw latency_vs_macs.png/.svg from the latency.csv in --out (no timing)")
     args = p.parse_args(argv)
+    if args.plot_only:
+        return args
 
     args.only = _csv_list(args.only, "--only", ("latency", "profile", "ablation", "check"))
     args.variants = _csv_list(args.variants, "--variants")
@@ -738,55 +745,157 @@ def write_csv(path, rows):
         writer.writerows(rows)
 
 
-def plot_latency_vs_macs(rows, out_dir):
-    import matplotlib
+NUMERIC = {"image_size": int, "threads": int, "runs": int, "macs": int}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def read_latency_csv(path):
+    """The rows of a latency.csv as written above: numbers as numbers, empty cells None."""
+    rows = []
+    with open(path, newline="") as handle:
+        for raw in csv.DictReader(handle):
+            row = {}
+            for key, cell in raw.items():
+                if cell in ("", None):
+                    row[key] = None
+                elif key in NUMERIC:
+                    row[key] = NUMERIC[key](cell)
+                else:
+                    try:
+                        row[key] = float(cell)
+                    except ValueError:
+                        row[key] = cell
+            rows.append(row)
+    return rows
+
+
+def _number(value):
+    return None if value in ("", None) else float(value)
+
+
+def latency_series(rows):
+    """What the figure draws, one entry per (runtime, size, threads, form, measure):
+    x (MAC ratio), y (ratio to MobileNet's median), and the interquartile bar
+    (low, high) of every gpc network, in MAC order.
+
+    measure "wall": y the ratio of median wall times, the bar the quartiles of
+    the per-round ratio (each call over MobileNet's call of the same round:
+    paired_ratio_q1, paired_ratio_q3).  measure "cpu" (the 1-thread rows that
+    have cpu_* columns): y the ratio of median CPU times of the calling thread,
+    the bar the network's CPU-time quartiles over MobileNet's median CPU time
+    (the CPU times were not paired by round)."""
+    base = {(r["runtime"], r["image_size"], r["threads"]): r for r in rows if r["form"] == "baseline"}
+    series = {}
+    for r in sorted((r for r in rows if r["form"] != "baseline"), key=lambda r: float(r["mac_ratio"])):
+        setting = (r["runtime"], r["image_size"], r["threads"], r["form"])
+        wall = series.setdefault(setting + ("wall",), {"x": [], "y": [], "low": [], "high": [], "variant": []})
+        wall["x"].append(float(r["mac_ratio"]))
+        wall["y"].append(float(r["ratio_to_mobilenet"]))
+        wall["low"].append(float(r["paired_ratio_q1"]))
+        wall["high"].append(float(r["paired_ratio_q3"]))
+        wall["variant"].append(r["variant"])
+        ref = base.get(setting[:3])
+        cpu, q1, q3 = (_number(r.get(k)) for k in ("cpu_ratio_to_mobilenet", "cpu_q1_ms", "cpu_q3_ms"))
+        ref_median = _number(ref.get("cpu_median_ms")) if ref else None
+        if None not in (cpu, q1, q3, ref_median) and ref_median > 0:
+            c = series.setdefault(setting + ("cpu",), {"x": [], "y": [], "low": [], "high": [], "variant": []})
+            c["x"].append(float(r["mac_ratio"]))
+            c["y"].append(cpu)
+            c["low"].append(q1 / ref_median)
+            c["high"].append(q3 / ref_median)
+            c["variant"].append(r["variant"])
+    return series
+
+
+FORM_COLORS = ["#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e"]
+FORM_MARKERS = "os^Dv"
+
+
+def latency_figure(rows):
+    """Latency ratio against MAC ratio: a panel per runtime (columns) and per
+    image size and thread count (rows); per form the ratio of medians with its
+    interquartile bar, wall time (filled, solid) and, with one thread, CPU
+    time (hollow, dashed).  The networks are named on the x axis (their MAC
+    ratio), not beside the points; the points of one network sit a little
+    apart sideways so that their bars do not cover each other."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    series = latency_series(rows)
     runtimes = list(dict.fromkeys(r["runtime"] for r in rows))
-    sizes = sorted({r["image_size"] for r in rows}, reverse=True)
+    panels = sorted({(r["image_size"], r["threads"]) for r in rows}, key=lambda p: (-p[0], p[1]))
     forms = [f for f in dict.fromkeys(r["form"] for r in rows) if f != "baseline"]
-    threads = sorted({r["threads"] for r in rows})
-    markers = dict(zip(forms, "os^Dv"))
-    colors = dict(zip(forms, ["#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e"]))
-    fig, axes = plt.subplots(len(sizes), len(runtimes), figsize=(5.2 * len(runtimes), 4.4 * len(sizes)),
-                             squeeze=False, sharex=True)
-    top = max(1.3, max(r["ratio_to_mobilenet"] for r in rows) * 1.08)
-    for i, size in enumerate(sizes):
-        for j, runtime in enumerate(runtimes):
-            ax = axes[i][j]
-            ax.plot([0, 1.05], [0, 1.05], color="grey", lw=1, ls="--", label="ideal: latency ratio = MAC ratio")
-            ax.axhline(1.0, color="black", lw=0.8, label="MobileNet's latency")
-            for form in forms:
-                for t in threads:
-                    sel = sorted((r for r in rows if (r["runtime"], r["image_size"], r["form"], r["threads"])
-                                  == (runtime, size, form, t)), key=lambda r: r["mac_ratio"])
-                    if not sel:
-                        continue
-                    ax.plot([r["mac_ratio"] for r in sel], [r["ratio_to_mobilenet"] for r in sel],
-                            marker=markers[form], color=colors[form], ls="-" if t == 1 else ":",
-                            mfc=colors[form] if t == 1 else "white", ms=7, lw=1.2,
-                            label=f"{form} form, {t} thread{'s' if t > 1 else ''}")
-                    if t == threads[0]:
-                        for r in sel:
-                            ax.annotate(r["variant"], (r["mac_ratio"], r["ratio_to_mobilenet"]), fontsize=7,
-                                        textcoords="offset points", xytext=(4, -9), color=colors[form])
-            ax.set_xlim(0, 1.05)
-            ax.set_ylim(0, top)
-            ax.set_title(f"{runtime}, {size} px, batch 1")
-            ax.grid(alpha=0.3)
-            if i == len(sizes) - 1:
-                ax.set_xlabel("multiply-accumulates / MobileNet's")
-            if j == 0:
-                ax.set_ylabel("latency / MobileNet's (medians)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Deployment latency of gpcMobileNet against MobileNet v1 (CPU)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
-    for ext in ("png", "svg"):
-        fig.savefig(Path(out_dir) / f"latency_vs_macs.{ext}", dpi=130)
-    plt.close(fig)
+    colors = dict(zip(forms, FORM_COLORS))
+    markers = dict(zip(forms, FORM_MARKERS))
+    with mpl.rc_context({"font.size": 9, "axes.titlesize": 9.5}):
+        width = 5.6 * len(runtimes)
+        fig = Figure(figsize=(width, 3.3 * len(panels) + 1.6), layout="constrained")
+        axes = fig.subplots(len(panels), len(runtimes), squeeze=False, sharex=True, sharey="row")
+        for i, (size, threads) in enumerate(panels):
+            top = 1.1
+            for j, runtime in enumerate(runtimes):
+                ax = axes[i][j]
+                ax.plot([0, 1.05], [0, 1.05], color="grey", lw=1, ls="--", zorder=1)
+                ax.axhline(1.0, color="black", lw=0.8, zorder=1)
+                drawn = [(form, measure) for form in forms for measure in ("wall", "cpu")
+                         if (runtime, size, threads, form, measure) in series]
+                offsets = (np.arange(len(drawn)) - (len(drawn) - 1) / 2) * 0.016
+                for (form, measure), dx in zip(drawn, offsets):
+                    s = series[(runtime, size, threads, form, measure)]
+                    x, y = np.asarray(s["x"]), np.asarray(s["y"])
+                    yerr = np.vstack([y - np.asarray(s["low"]), np.asarray(s["high"]) - y])
+                    wall = measure == "wall"
+                    ax.errorbar(x + dx, y, yerr=yerr, color=colors[form], marker=markers[form],
+                                ls="-" if wall else (0, (4, 2)), lw=1.1, ms=6, capsize=2.5, elinewidth=1,
+                                mfc=colors[form] if wall else "white", mew=1.3, zorder=3,
+                                gid=f"{runtime} {size} {threads} {form} {measure}")
+                    top = max(top, float(np.max(s["high"])) * 1.05)
+                ax.grid(alpha=0.3)
+                ax.set_title(f"{runtime}, {size} px, {threads} thread{'s' if threads > 1 else ''}, batch 1")
+                if i == len(panels) - 1:
+                    ax.set_xlabel("network: multiply-accumulates / MobileNet's")
+                if j == 0:
+                    ax.set_ylabel("latency / MobileNet's")
+            axes[i][0].set_ylim(0, top)
+        # one x axis for all panels: every network at its MAC ratio (the sizes differ in the
+        # third decimal at most)
+        ratios = collections.defaultdict(list)
+        for s in series.values():
+            for v, x in zip(s["variant"], s["x"]):
+                ratios[v].append(x)
+        ticks = sorted((float(np.mean(x)), v) for v, x in ratios.items())
+        axes[0][0].set_xlim(0, 1.05)
+        axes[0][0].set_xticks([x for x, _ in ticks] + [1.0],
+                              [f"{v}\n{x:.2f}" for x, v in ticks] + ["MobileNet\n1"])
+        handles = [Line2D([], [], color="grey", lw=1, ls="--", label="ideal: latency ratio = MAC ratio"),
+                   Line2D([], [], color="black", lw=0.8, label="MobileNet's latency")]
+        for form in forms:
+            handles.append(Line2D([], [], color=colors[form], marker=markers[form], ms=6, lw=1.1,
+                                  label=f"{form} form, wall time"))
+            if any(k[3] == form and k[4] == "cpu" for k in series):
+                handles.append(Line2D([], [], color=colors[form], marker=markers[form], ms=6, lw=1.1,
+                                      ls=(0, (4, 2)), mfc="white", mew=1.3,
+                                      label=f"{form} form, CPU time (1 thread)"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=3 if len(runtimes) > 1 else 2,
+                   frameon=False, fontsize=8.5)
+        notes = sorted({r.get("note") for r in rows if r.get("note")})
+        lines = ["Deployment latency of gpcMobileNet against MobileNet v1 (CPU, batch 1)",
+                 "point: ratio of medians; bar: interquartile range of the per-round ratio (wall time), "
+                 "or the network's CPU-time quartiles over MobileNet's median (CPU time)"] + notes
+        # wrapped to the figure's width (about 12 characters an inch at this size)
+        fig.suptitle("\n".join(textwrap.fill(line, int(12 * width)) for line in lines), fontsize=10)
+    return fig
+
+
+def plot_latency_vs_macs(rows, out_dir):
+    """latency_vs_macs.png and .svg in `out_dir` (reproducible: no dates, fixed SVG ids)."""
+    import matplotlib as mpl
+
+    fig = latency_figure(rows)
+    with mpl.rc_context({"svg.hashsalt": "gpc-study"}):
+        for ext in ("png", "svg"):
+            fig.savefig(Path(out_dir) / f"latency_vs_macs.{ext}", dpi=130, facecolor="white",
+                        metadata={"Software": None} if ext == "png" else {"Date": None})
 
 
 def environment(args):
@@ -806,6 +915,13 @@ def environment(args):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
+    if args.plot_only:
+        csv_path = out / "latency.csv"
+        if not csv_path.is_file():
+            raise SystemExit(f"--plot-only: no {csv_path}")
+        plot_latency_vs_macs(read_latency_csv(csv_path), out)
+        print(f"latency_vs_macs.png/.svg redrawn from {csv_path}")
+        return
     out.mkdir(parents=True, exist_ok=True)
     env = environment(args)
     print(f"CPU: {env['cpu']}")

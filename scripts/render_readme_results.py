@@ -3,7 +3,7 @@
     python scripts/render_readme_results.py cpu            # results/cpu/summary -> both files
     python scripts/render_readme_results.py cpu --check    # exit 1 if either is out of date
 
-results/deploy/README.md's `<!-- deploy:latency:start -->` section gets the
+results/deploy/README.md's and docs/deployment.md's `<!-- deploy:latency:start -->` sections get the
 latency ratio table from results/deploy/latency.csv (with the load it was
 measured under).  The README's `<!-- answer:<profile>:start -->` section gets the first-screen
 answer (what each gpc network saves and how it compares, with verdicts;
@@ -465,16 +465,18 @@ def main(argv=None) -> int:
     except (RenderError, OSError) as err:
         print(f"render_readme_results: {err}", file=sys.stderr)
         return 2
-    deploy_readme = deploy / "README.md"
-    if args.readme == str(ROOT / "README.md") and deploy_readme.is_file() and (deploy / "latency.csv").is_file():
-        text = deploy_readme.read_text(encoding="utf-8")
+    for page in (deploy / "README.md", ROOT / "docs" / "deployment.md"):
+        if args.readme != str(ROOT / "README.md") or not page.is_file() \
+                or not (deploy / "latency.csv").is_file():
+            continue
+        text = page.read_text(encoding="utf-8")
         if "<!-- deploy:latency:start -->" in text:
             try:
                 new = rewrite(text, "", render_deploy_latency(deploy), label="deploy:latency")
             except (RenderError, OSError, KeyError) as err:
-                print(f"render_readme_results: {deploy_readme}: {err}", file=sys.stderr)
+                print(f"render_readme_results: {page}: {err}", file=sys.stderr)
                 return 2
-            updates.append((deploy_readme, text, new))
+            updates.append((page, text, new))
     for path, text, new in updates:
         shown = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
         if new == text:

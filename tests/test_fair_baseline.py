@@ -9,6 +9,7 @@ import pytest
 
 from gpc_support.report import fair_baseline as fb
 from gpc_support.report.results import load_results
+from tests.figure_overlaps import text_overlaps
 from tests.reporting_fixtures import TEST_IMAGES, make_run
 
 # params, macs at 32 px of the real networks (tests/test_widths.py checks the params)
@@ -138,6 +139,7 @@ def test_pareto_figure_has_a_line_per_family(tmp_path):
     # the ReLU6 family's line joins its three widths in budget order
     lines = [l for l in axes[0].get_lines() if l.get_marker() == "s"]
     assert [list(l.get_xdata()) for l in lines] == [[221_114, 834_666, 3_239_114]]
+    assert text_overlaps(fig) == []  # no label on another, on a mark or a grid line
 
 
 def test_write_summary_adds_the_fair_baseline_and_keeps_table_6_1_to_the_five(tmp_path):

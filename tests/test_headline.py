@@ -5,6 +5,7 @@ import math
 import pandas as pd
 
 from gpc_support.report.headline import answer_sentences, headline_rows, plot_headline
+from tests.figure_overlaps import text_overlaps
 
 
 def _pairs():
@@ -81,3 +82,4 @@ def test_figure_marks_verdicts_by_fill():
     hollow = [l for l in markers if l.get_markerfacecolor() == "white"]
     assert len(markers) == 8 and len(filled) == 3 and len(hollow) == 5
     assert [t.get_text() for t in ax.get_yticklabels()] == ["gpcMobileNet 16", "gpcMobileNet 32"]
+    assert text_overlaps(fig) == []  # the verdicts beside the axes collide with nothing

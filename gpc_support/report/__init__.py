@@ -4,7 +4,9 @@
 - `gpc_support.report.tables`: per-run and per-variant tables (`summary_table`, `runs_table`);
 - `gpc_support.report.estimators`: paired tests, intervals, Holm, verdicts (`mcnemar_exact`, ...);
 - `gpc_support.report.comparisons`: those tests on the study's pairs of variants (`pair_tests`);
-- `gpc_support.report.figures`: every figure (`plot_history`, `plot_curves_grid`, ...);
+- `gpc_support.report.figure_style`: the shared look and files of figures (`figure_bytes`, ...);
+- `gpc_support.report.run_figures`: one run's figures (`plot_history`, `plot_confusion`, ...);
+- `gpc_support.report.summary_figures`: the figures comparing variants (`plot_curves_grid`, ...);
 - `gpc_support.report.summary_text`: summary.md and the files (`write_summary`);
 - `gpc_support.report.ablation`: the ablation's table, contrasts and figure;
 - `gpc_support.report.fair_baseline`: gpc networks against thinner MobileNets at equal budget;
@@ -38,20 +40,7 @@ from .fair_baseline import (
     points_table,
     split_widths,
 )
-from .figures import (
-    BEST_EPOCH_TEXT,
-    ReportFigure,
-    figure_bytes,
-    per_class_accuracy,
-    plot_confusion,
-    plot_curves_grid,
-    plot_history,
-    plot_overlay,
-    plot_reduction,
-    plot_test_accuracy,
-    plot_tradeoff,
-    variant_colors,
-)
+from .figure_style import BEST_EPOCH_TEXT, ReportFigure, figure_bytes, variant_colors
 from .published_values import AUTHORS_ACCURACY, JPEG_NOTE, REPORT_TABLE, report_row_sentence
 from .results import (
     HISTORY_FIELDS,
@@ -66,6 +55,15 @@ from .results import (
 )
 from .comparisons import pair_statements, pair_tests
 from .estimators import mcnemar_exact, paired_bootstrap_ci
+from .run_figures import confusion_counts, per_class_accuracy, plot_confusion, plot_history
+from .summary_figures import (
+    plot_curves_grid,
+    plot_overlay,
+    plot_reduction,
+    plot_test_accuracy,
+    plot_tradeoff,
+    seed_band,
+)
 from .summary_text import (
     FIGURES,
     SummaryRefused,
@@ -85,10 +83,10 @@ __all__ = [
     "family_points", "plot_pareto", "points_table", "split_widths",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",
-    "check_summary_allowed", "complete_runs", "computation_note", "run_result_markdown", "csv_text", "figure_bytes", "format_markdown",
+    "check_summary_allowed", "complete_runs", "computation_note", "confusion_counts", "run_result_markdown", "csv_text", "figure_bytes", "format_markdown",
     "load_predictions", "load_results", "load_run", "mcnemar_exact", "pair_statements",
     "pair_tests", "paired_bootstrap_ci", "per_class_accuracy", "plot_confusion",
     "plot_curves_grid", "plot_history", "plot_overlay", "plot_reduction", "plot_test_accuracy",
-    "plot_tradeoff", "report_row_sentence", "runs_table", "shown_path", "summary_markdown",
+    "plot_tradeoff", "report_row_sentence", "runs_table", "seed_band", "shown_path", "summary_markdown",
     "summary_table", "tables_markdown", "variant_colors", "variant_label", "write_summary",
 ]

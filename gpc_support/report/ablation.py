@@ -350,11 +350,11 @@ def plot_ablation(ablation: dict[str, list[RunResult]], per_seed: pd.DataFrame,
     """Left: test accuracy of every seed per variant (mean +- sd bar).
     Right: each contrast's per-seed differences (points) and the mean with its
     95% paired bootstrap interval."""
-    from . import figures as figs
+    from .figure_style import new_figure, report_style, variant_colors
 
-    colors = figs.variant_colors(list(ablation))
-    with figs._style():
-        fig, axes = figs._figure(1, 2, (12.5, 4.8), width_ratios=[1.15, 1])
+    colors = variant_colors(list(ablation))
+    with report_style():
+        fig, axes = new_figure(1, 2, (12.5, 4.8), width_ratios=[1.15, 1])
         ax = axes[0, 0]
         names = list(ablation)
         for y, name in enumerate(names):

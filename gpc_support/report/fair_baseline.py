@@ -346,17 +346,17 @@ def plot_pareto(results: dict[str, list[RunResult]]):
     from matplotlib import ticker
     from matplotlib.lines import Line2D
 
-    from .figures import _eng_axis, _figure, _message, _style
+    from .figure_style import LABEL_BOX, eng_axis, message, new_figure, report_style
 
     points = family_points(results)
     sizes = {r.image_size for runs in results.values() for r in runs
              if r.status == "complete" and r.image_size}
     size = f"{sizes.pop()} px" if len(sizes) == 1 else "the runs' image size"
-    with _style():
-        fig, axes = _figure(1, 2, (13, 5.6), sharey=True)
+    with report_style():
+        fig, axes = new_figure(1, 2, (13, 5.6), sharey=True)
         for ax, budget in zip(axes[0], BUDGETS):
             if points.empty:
-                _message(ax, "no complete run")
+                message(ax, "no complete run")
                 continue
             for family, style in _FAMILY_STYLE.items():
                 members = points[points["family"] == family].sort_values(budget)
@@ -382,8 +382,8 @@ def plot_pareto(results: dict[str, list[RunResult]]):
                 for name, xi, yi in zip(members.index, x, y):
                     ax.annotate(_point_label(name, family), (xi, yi), xytext=offset,
                                 textcoords="offset points", ha=ha, fontsize=8,
-                                color=style["color"])
-            _eng_axis(ax)
+                                color=style["color"], bbox=LABEL_BOX)
+            eng_axis(ax)
             ax.yaxis.set_major_locator(ticker.MultipleLocator(2))
             ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=100, decimals=0))
             ax.margins(x=0.12, y=0.1)

@@ -77,13 +77,13 @@ def plot_headline(rows: pd.DataFrame):
     per comparator (filled: holds; hollow: not resolved; no bar: one seed)."""
     from matplotlib.lines import Line2D
 
-    from .figures import _figure, _message, _style
+    from .figure_style import message, new_figure, report_style
 
-    with _style():
-        fig, axes = _figure(1, 1, (10, 1.2 + 1.15 * max(1, rows["gpc"].nunique())))
+    with report_style():
+        fig, axes = new_figure(1, 1, (10, 1.2 + 1.15 * max(1, rows["gpc"].nunique())))
         ax = axes[0][0]
         if rows.empty:
-            _message(ax, "no comparison yet")
+            message(ax, "no comparison yet")
             return fig
         present = [g for g in GPC if g in set(rows["gpc"])]
         kinds = [k for k in COMPARATORS if k in set(rows["comparator"])]

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import figures as figs
 from . import ablation as abl
 from . import fair_baseline as fb
 from . import headline
+from . import summary_figures as figs
 from ..common.atomic_files import atomic_write_bytes, atomic_write_text
+from .figure_style import figure_bytes
 from .published_values import JPEG_NOTE, REPORT_EPOCHS, REPORT_IMAGE_SIZE, report_row_sentence
 from .results import RunResult, complete_runs, runs_phrase, short_name
 from .comparisons import pair_statements, pair_tests
@@ -40,10 +41,12 @@ from ..common.paths import REPO_ROOT
 
 # stem -> what it shows (in the order summary.md lists them)
 FIGURES = {
-    "fig_accuracy": "training and validation accuracy per epoch, one panel per variant",
-    "fig_loss": "training and validation loss per epoch, one panel per variant",
-    "fig_overlay_val_accuracy": "validation accuracy of all variants on one axis",
-    "fig_overlay_val_loss": "validation loss of all variants on one axis",
+    "fig_accuracy": "training and validation accuracy per epoch, one panel per variant "
+                    "(mean over seeds, band from the lowest to the highest seed)",
+    "fig_loss": "training and validation loss per epoch, one panel per variant "
+                "(mean over seeds, band from the lowest to the highest seed)",
+    "fig_overlay_val_accuracy": "validation accuracy of all variants on one axis (mean over seeds)",
+    "fig_overlay_val_loss": "validation loss of all variants on one axis (mean over seeds)",
     "fig_test_accuracy": "test accuracy of every seed and the mean ± sd per variant",
     "fig_tradeoff": "test accuracy against parameters and MACs, and the report's in its own panel",
     "fig_reduction": "parameters, MACs and the report's computation rule as % of MobileNet",
@@ -340,7 +343,7 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
             if isinstance(fig, Exception):
                 raise fig
             for fmt in ("png", "svg"):
-                written.append(atomic_write_bytes(out / f"{stem}.{fmt}", figs.figure_bytes(fig, fmt)))
+                written.append(atomic_write_bytes(out / f"{stem}.{fmt}", figure_bytes(fig, fmt)))
             drawn.insert(0 if first else len(drawn), stem)
         except Exception as err:  # noqa: BLE001 - one bad figure must not stop the summary
             failures.append(f"{stem}: {type(err).__name__}: {err}")

@@ -1,5 +1,7 @@
-"""Tables of the study: per run, per variant (Table 6.1 with mean +- sd over
-seeds), and the comparison with the report's Table 6.1.
+"""Tables of the study: per run, per variant (mean +- sd over seeds), and beside the report's.
+
+The per-variant table is Table 6.1 with mean +- sd over seeds; the comparison
+puts it beside the report's Table 6.1.
 
 - `runs_table(results)`: one row per (variant, seed): status, epochs, best
   epoch, test accuracy, training time, code/data provenance;

@@ -1,7 +1,9 @@
-"""What `run_all.sh` shows while a variant trains: epoch N of M, the last
-validation accuracy, the best so far, time per epoch and two ETAs.
+"""What `run_all.sh` shows while a variant trains: epoch N of M, accuracies, time and ETAs.
 
-The batch driver (`batch.py`) executes each variant's notebook in a separate
+Each line: epoch N of M, the last validation accuracy, the best so far,
+time per epoch and two ETAs.
+
+The batch driver (`run.sequential`, `run.pool`) executes each variant's notebook in a separate
 kernel; it does not talk to that kernel.  While the notebook runs, a thread
 of the driver reads the run folder's state.json (the commit point of an
 epoch) every `interval` seconds, and history.csv when state.json changed, so

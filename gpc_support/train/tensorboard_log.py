@@ -1,5 +1,4 @@
-"""TensorBoard scalars of one run: exactly one value per tag and epoch, even
-across kills and resumes.
+"""TensorBoard scalars of one run: one value per tag and epoch, across kills and resumes.
 
     <run>/tensorboard/train/       epoch_loss, epoch_accuracy, epoch_learning_rate,
                                    epoch_seconds
