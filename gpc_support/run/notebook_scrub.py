@@ -67,7 +67,7 @@ def _replacements(anchors, root) -> list[tuple[re.Pattern, str]]:
     if home and home != os.sep:
         pairs.append((home, "~"))
     # longest first, so an anchor inside the repository wins over the root; a
-    # folder name matches only whole ("/work/main" not inside "/work/main2")
+    # folder name matches only whole ("/a/b" not inside "/a/b2")
     pairs.sort(key=lambda p: -len(p[0]))
     return [(re.compile(re.escape(old) + ("" if old.endswith(os.sep) else r"(?![\w.-])")), new.replace("\\", "\\\\"))
             for old, new in pairs]
