@@ -333,18 +333,17 @@ def render_deploy_latency(deploy_dir: Path) -> str:
              "", f"Measured under: {'; '.join(notes) or 'no note'} (`note` column of latency.csv).", "",
              header, "|---|---:|---:|---:|" + "---:|" * len(DEPLOY_FORMS)]
 
-    def cell(row, ratio, cpu_ratio, digits=2):
+    def cell(row, value, cpu_value, cpu_label=""):
+        """'0.60 (0.61)': the value and, where measured (1 thread), its CPU-time twin."""
         if row is None:
             return "NA"
-        text = f"{row[ratio]:.{digits}f}"
-        if cpu_ratio and pd.notna(row.get(cpu_ratio)):
-            text += f" (CPU {row[cpu_ratio]:.{digits}f})" if ratio == "median_ms" else f" ({row[cpu_ratio]:.{digits}f})"
-        return text
+        cpu = f" ({cpu_label}{row[cpu_value]:.2f})" if pd.notna(row.get(cpu_value)) else ""
+        return f"{row[value]:.2f}{cpu}"
 
     for (runtime, size, threads), group in df.groupby(["runtime", "image_size", "threads"], sort=False):
         rows = {(r["variant"], r["form"]): r for _, r in group.iterrows()}
         base = rows.get(("mobilenet", "baseline"))
-        cells = [cell(base, "median_ms", "cpu_median_ms")] + [
+        cells = [cell(base, "median_ms", "cpu_median_ms", "CPU ")] + [
             cell(rows.get(key), "ratio_to_mobilenet", "cpu_ratio_to_mobilenet") for key in DEPLOY_FORMS]
         lines.append(f"| {runtime} | {size} | {threads} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
