@@ -6,6 +6,35 @@ import os
 import platform
 import sys
 
+# glibc malloc settings for training processes.  By default glibc hands any
+# block above its mmap threshold (128 KiB, rising to at most 32 MiB) back to
+# the system on free, trims the heap's free top, and gives each thread its own
+# arena, whose heaps are at most 64 MiB (a larger block is always mapped anew).
+# So every training step maps, page-faults in and unmaps its big temporaries
+# again: a `cpu` run pinned to one core spent 43-55% of its time in the kernel
+# at 110,000-160,000 minor faults a second.  Fixed 1 GiB thresholds and one
+# arena keep those blocks in the heap for reuse (measured on the same run:
+# ~6,000 faults a second, 2% in the kernel; benchmarks/bench_malloc.py).
+# glibc reads them once, when a process starts: `training_environment` puts
+# them into the environment the run's children (kernels, workers) inherit.
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_TOP_PAD_": str(64 << 20),
+    "MALLOC_ARENA_MAX": "1",
+}
+
+
+def training_environment(environ=None) -> dict:
+    """Set MALLOC_ENV's variables in `environ` (default os.environ) where they are not set.
+
+    A value the user already exported wins.  Returns what was added."""
+    environ = os.environ if environ is None else environ
+    added = {name: value for name, value in MALLOC_ENV.items() if name not in environ}
+    environ.update(added)
+    return added
+
+
 
 def accelerator_names() -> list[str]:
     """Names of the GPUs the active Keras backend can use (empty on a CPU machine)."""

@@ -31,6 +31,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..common.environment import training_environment
 from ..common.paths import REPO_ROOT, RESULTS_DIR
 from ..common.run_folder import run_dir_of, run_status
 from .console import EXIT_LOCKED, UsageError, backend_problem, int_option
@@ -234,6 +235,7 @@ def run(plan: dict) -> int:
           f"results in {out}", flush=True)
     if plan.get("data_note"):
         print(f"data: {plan['data_note']} (no --data-dir given)", flush=True)
+    training_environment()  # malloc settings for the kernels and workers started below
     if plan.get("gpus") or plan.get("cpus") or plan.get("executor"):  # gpc_support.run.executors
         from .executors import run_scaled
 
