@@ -32,6 +32,9 @@ def main(argv=None) -> int:
                         help="test images to compare on, balanced over classes (default 500)")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="largest allowed |softmax difference| (default 1e-4)")
+    parser.add_argument("--out", default=None,
+                        help="also write the results as JSON to this file (e.g. "
+                             "results/verification/authors_on_jpeg.json)")
     args = parser.parse_args(argv)
 
     from gpc_support.train.authors_weights import AuthorsFileError, compare_outputs, load_test_images
@@ -41,7 +44,7 @@ def main(argv=None) -> int:
         images, labels = load_test_images(args.data_dir, args.images)
     except (DataError, ValueError) as err:
         parser.error(str(err))
-    worst = 0.0
+    worst, results = 0.0, []
     for path in args.files:
         try:
             r = compare_outputs(path, images, labels)
@@ -49,12 +52,40 @@ def main(argv=None) -> int:
             print(f"{Path(path).name}: {err}", file=sys.stderr)
             return 2
         worst = max(worst, r["max_abs_diff"])
+        results.append(r)
         print(f"{r['file']}: gpcMobileNet {r['channels']} ch, {r['images']} test images: "
               f"max |softmax difference| {r['max_abs_diff']:.2e}, argmax agrees on "
               f"{100 * r['argmax_agreement']:.1f}%, accuracy authors' graph "
               f"{100 * r['authors_accuracy']:.1f}% / build_model {100 * r['build_model_accuracy']:.1f}%",
               flush=True)
+    if args.out:
+        write_record(Path(args.out), results, images, labels)
+        print(f"written: {args.out}")
     return 0 if worst <= args.tolerance else 1
+
+
+def write_record(out: Path, results: list[dict], images, labels) -> None:
+    """The comparison as JSON, with each accuracy's binomial standard error and
+    the SHA-256 of the images and labels compared on (no path of this machine)."""
+    import datetime
+    import hashlib
+
+    from gpc_support.common.atomic_files import atomic_write_json
+
+    for r in results:
+        for key in ("authors_accuracy", "build_model_accuracy"):
+            if key in r:
+                p, n = r[key], r["images"]
+                r[key.replace("accuracy", "standard_error")] = (p * (1 - p) / n) ** 0.5
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, {
+        "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "scripts/verify_authors_weights.py --images N --data-dir <folder> FILES --out FILE",
+        "data": "CIFAR-10 test image folders: the first N/10 files of each class in name "
+                "order, nearest-resized to 224 px",
+        "images_sha256": hashlib.sha256(images.tobytes() + labels.astype("int64").tobytes()).hexdigest(),
+        "results": results,
+    })
 
 
 if __name__ == "__main__":

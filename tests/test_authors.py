@@ -64,3 +64,49 @@ def test_a_file_that_is_not_the_authors_is_refused(tmp_path):
         authors.read_authors_model(bad)
     with pytest.raises(authors.AuthorsFileError, match="no such file"):
         authors.read_authors_model(tmp_path / "missing.hdf5")
+
+
+@needs_files
+def test_the_verification_script_writes_its_record(tmp_path):
+    """scripts/verify_authors_weights.py --out: the record the docs cite, with
+    each accuracy's standard error and the images' hash, and no machine path."""
+    import importlib.util
+    import json
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "verify_authors_weights.py"
+    spec = importlib.util.spec_from_file_location("verify_authors_weights", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "record" / "authors_on_jpeg.json"
+    data = embedded_data_dir()
+    assert module.main(["--data-dir", str(data), "--images", "20", "--out", str(out), str(FILES[0])]) == 0
+    record = json.loads(out.read_text())
+    (r,) = record["results"]
+    assert r["images"] == 20 and r["max_abs_diff"] < 1e-4
+    p = r["authors_accuracy"]
+    assert r["authors_standard_error"] == pytest.approx((p * (1 - p) / 20) ** 0.5)
+    assert len(record["images_sha256"]) == 64
+    assert str(data) not in out.read_text() and str(tmp_path) not in out.read_text()
+
+
+def test_jpeg_note_gives_the_committed_measurement():
+    """JPEG_NOTE, which every summary prints, quotes the committed record of
+    the authors' files on the JPEG copy, and the authors' own PNG figures."""
+    import json
+
+    from gpc_support.report.published_values import AUTHORS_ACCURACY, JPEG_NOTE
+
+    record = json.loads((Path(__file__).resolve().parent.parent / "results" / "verification"
+                         / "authors_on_jpeg.json").read_text())
+    rows = {r["channels"]: r for r in record["results"]}
+    assert set(rows) == {16, 32}
+    for channels, r in rows.items():
+        assert r["max_abs_diff"] == 0.0 and r["argmax_agreement"] == 1.0
+        assert f"{100 * r['authors_accuracy']:.1f}%" in JPEG_NOTE
+        assert f"{AUTHORS_ACCURACY[f'gpc{channels}']:.2f}%" in JPEG_NOTE
+    (images,) = {r["images"] for r in rows.values()}
+    assert f"{images:,} test images" in JPEG_NOTE
+    se = max(r["authors_standard_error"] for r in rows.values())
+    assert f"standard error {100 * se:.1f} pp" in JPEG_NOTE
+    cost = sum(AUTHORS_ACCURACY[f"gpc{c}"] - 100 * r["authors_accuracy"] for c, r in rows.items()) / 2
+    assert f"about {cost:.0f} points less" in JPEG_NOTE
