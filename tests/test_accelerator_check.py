@@ -1,12 +1,15 @@
 """benchmarks/accelerator_check.sh end to end on the CPU with tiny sizes, and its parts.
 
-The end-to-end run uses the JAX backend when jax is installed (as on the GPU
-node), TensorFlow otherwise: a tiny CIFAR-10-like JPEG archive in the
+The end-to-end runs use TensorFlow: a tiny CIFAR-10-like JPEG archive in the
 layout of the real one, an empty wheel folder (this environment has every
 package), two variants, two epochs of a few images at 32 px (the paper
 profile with CHECK_IMAGE_SIZE=32: 224 px costs minutes of CPU here and
 tests nothing more), and the benchmark at 32 px; then the output files must
-exist and hold sane numbers.
+exist and hold sane numbers.  The GPU node runs the check under JAX: the
+training engine under JAX is tested in test_engine_backends.py (kill and
+resume, a run without TensorFlow), and the check's own JAX code (the device
+record, the device memory reading) below, without compiling a network,
+which under JAX on a CPU costs minutes and tests nothing more.
 """
 
 import importlib.util
@@ -108,7 +111,7 @@ def test_bad_data_path_stops_the_script_with_a_clear_error(tmp_path):
 
 
 def test_check_runs_end_to_end_on_the_cpu(tmp_path):
-    backend = "jax" if importlib.util.find_spec("jax") else "tensorflow"
+    backend = "tensorflow"
     # 10 per class: the paper profile's authors' split validates int(0.1 * 10) = 1 of each
     archive = write_jpeg_archive(tmp_path / "cifar10-jpeg.tar.gz", per_class_train=10,
                                  per_class_test=1)
@@ -125,6 +128,30 @@ def test_check_runs_end_to_end_on_the_cpu(tmp_path):
     log = (out / "check.log").read_text() if (out / "check.log").exists() else ""
     assert result.returncode == 0, result.stdout + result.stderr + log[-4000:]
     assert_tiny_check_output(out, backend)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_device_record_and_memory_reading_under_jax(tmp_path):
+    """The parts of the check that only JAX runs: device.json lists JAX's
+    devices and versions; the memory reading names why a CPU has none."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])}
+    script = ROOT / "benchmarks" / "accelerator_check.py"
+    result = subprocess.run([sys.executable, str(script), "device", "--out", str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    device = json.loads((tmp_path / "device.json").read_text())
+    assert device["environment"]["backend"] == "jax" and device["keras"]
+    assert device["jax"] and device["default_backend"] == "cpu"
+    assert device["devices"] and len(device["device_kinds"]) == len(device["devices"])
+    reading = subprocess.run(
+        [sys.executable, "-c", "import json, accelerator_check as c; print(json.dumps(c.peak_device_memory()))"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert reading.returncode == 0, reading.stderr
+    memory = json.loads(reading.stdout.strip().splitlines()[-1])
+    assert memory["host_peak_rss_bytes"] > 0
+    # a CPU device: either JAX reports its peak, or the note says why not
+    assert (memory["device_peak_bytes"] or 0) > 0 or "no memory_stats" in (memory["device_note"] or "")
 
 
 def assert_tiny_check_output(out, backend):
@@ -210,9 +237,7 @@ def test_authors_comparison_rows():
 
 def test_authors_mode_runs_end_to_end_on_the_cpu(tmp_path):
     """10 training images per class (int(0.1 * 10) = 1 validates under the
-    authors' split), two epochs at 32 px, both variants.  TensorFlow: the
-    timing mode's test above covers JAX, whose compilation would take most
-    of this test's time."""
+    authors' split), two epochs at 32 px, both variants."""
     backend = "tensorflow"
     archive = write_jpeg_archive(tmp_path / "cifar10-jpeg.tar.gz", per_class_train=10,
                                  per_class_test=1)
