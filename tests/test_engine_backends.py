@@ -61,8 +61,11 @@ def require(backend):
 def start(backend, out, data):
     code = SCRIPT.format(root=str(ROOT), backend=backend, data=str(data), out=str(out),
                          epochs=EPOCHS)
+    # JAX compiles the same steps in the straight, the killed and the resumed
+    # run: its persistent cache (beside the data) lets the later two reuse them
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONUNBUFFERED": "1",
-           "JAX_PLATFORMS": "cpu"}
+           "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(Path(data).parent / "jax-cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,21 @@ render = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(render)
 
 
-@pytest.fixture
-def summarised(tmp_path):
-    results = tmp_path / "cpu"
+@pytest.fixture(scope="module")
+def summarised_once(tmp_path_factory):
+    results = tmp_path_factory.mktemp("readme") / "cpu"
     for v in VARIANTS:
         for seed in (0, 1):
             make_run(results / "runs", v, seed=seed, code=(v != "gpc64"),
                      data_source={"layout": "image-folders", "fingerprint": "f00d"})
     write_summary(load_results(results), results)
     return results
+
+
+@pytest.fixture
+def summarised(summarised_once, tmp_path):
+    """A results folder with its summary, this test's own copy (summarising is the slow part)."""
+    return Path(shutil.copytree(summarised_once, tmp_path / "cpu"))
 
 
 def test_section_from_the_summary(summarised):
