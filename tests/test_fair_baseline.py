@@ -18,6 +18,8 @@ COUNTS = {
     "mobilenet-a0.75": (1_840_666, 6_500_000), "mobilenet": (3_239_114, 11_596_288),
     "gpc16": (274_122, 1_847_808), "gpc128": (1_353_930, 7_533_056),
     "gpc32": (432_842, 3_109_376),
+    "mobilenet-swish-a0.5": (834_666, 3_045_568), "mobilenet-swish-a0.75": (1_840_666, 6_631_232),
+    "mobilenet-swish": (3_239_114, 11_596_288),
 }
 
 
@@ -162,3 +164,15 @@ def test_write_summary_adds_the_fair_baseline_and_keeps_table_6_1_to_the_five(tm
     assert "![fair baseline" in text
     runs_csv = pd.read_csv(tmp_path / "summary" / "runs.csv")
     assert {"mobilenet-a0.25", "mobilenet-a0.5"} <= set(runs_csv["variant"])
+
+
+def test_pareto_labels_clear_of_each_other_where_points_crowd(tmp_path):
+    """The committed study's case: MobileNet-swish at width 0.75 (6.6M MACs,
+    75.9%) next to gpc128 (7.5M MACs, 76.1%): no label on another."""
+    runs = tmp_path / "runs"
+    share = TEST_IMAGES / 100
+    for v, acc in (("mobilenet-swish-a0.5", 71.8), ("mobilenet-swish-a0.75", 75.9),
+                   ("mobilenet-swish", 78.0), ("gpc32", 75.3), ("gpc128", 76.1)):
+        _run(runs, v, 0, _mask(round(acc * share)))
+    fig = fb.plot_pareto(load_results(tmp_path))
+    assert [o for o in text_overlaps(fig) if " / text " in o] == []

@@ -339,6 +339,14 @@ def _point_label(name: str, family: str) -> str:
     return name.replace("gpc16-", "")
 
 
+def _near_any(x: float, y: float, others: pd.DataFrame, decades: float = 0.12,
+              points_pct: float = 1.5) -> bool:
+    """Whether (x budget, y accuracy %) lies within `decades` on the log axis and
+    `points_pct` in accuracy of any row (budget, accuracy) of `others`."""
+    xs, ys = others.iloc[:, 0].to_numpy(dtype=float), others.iloc[:, 1].to_numpy(dtype=float)
+    return bool(np.any((np.abs(np.log10(xs) - np.log10(x)) < decades) & (np.abs(ys - y) < points_pct)))
+
+
 def plot_pareto(results: dict[str, list[RunResult]]):
     """Test accuracy (mean over seeds, bar: min to max over seeds) against
     parameters (left) and MACs (right), log x; a line per family, the
@@ -376,11 +384,16 @@ def plot_pareto(results: dict[str, list[RunResult]]):
                     continue
                 ax.errorbar(x, y, yerr=yerr, color=style["color"], marker=style["marker"],
                             ls=style["ls"], lw=1.8, ms=6, capsize=3, zorder=3)
-                # labels: ReLU6 widths below their line, swish widths above, gpc to the left
+                # labels: ReLU6 widths below their line, swish widths above, gpc to the
+                # left; a swish width close to a gpc point (whose label sits above-left)
+                # takes its label below the point instead
                 offset = {"mobilenet": (0, -15), "mobilenet-swish": (0, 9), "gpc": (-9, 6)}[family]
                 ha = {"gpc": "right"}.get(family, "center")
                 for name, xi, yi in zip(members.index, x, y):
-                    ax.annotate(_point_label(name, family), (xi, yi), xytext=offset,
+                    near_gpc = family == "mobilenet-swish" and _near_any(
+                        xi, yi, points.loc[points["family"] == "gpc", [budget, "mean %"]])
+                    ax.annotate(_point_label(name, family), (xi, yi),
+                                xytext=(0, -15) if near_gpc else offset,
                                 textcoords="offset points", ha=ha, fontsize=8,
                                 color=style["color"], bbox=LABEL_BOX)
             eng_axis(ax)
