@@ -389,9 +389,9 @@ def plot_pareto(results: dict[str, list[RunResult]]):
                 # takes its label below the point instead
                 offset = {"mobilenet": (0, -15), "mobilenet-swish": (0, 9), "gpc": (-9, 6)}[family]
                 ha = {"gpc": "right"}.get(family, "center")
+                gpc_points = points.loc[points["family"] == "gpc", [budget, "mean %"]]
                 for name, xi, yi in zip(members.index, x, y):
-                    near_gpc = family == "mobilenet-swish" and _near_any(
-                        xi, yi, points.loc[points["family"] == "gpc", [budget, "mean %"]])
+                    near_gpc = family == "mobilenet-swish" and _near_any(xi, yi, gpc_points)
                     ax.annotate(_point_label(name, family), (xi, yi),
                                 xytext=(0, -15) if near_gpc else offset,
                                 textcoords="offset points", ha=ha, fontsize=8,
