@@ -37,13 +37,32 @@ def test_a_process_pinned_to_one_core_says_so():
     assert environment.usable_cpus() == len(os.sched_getaffinity(0))
 
 
-def test_training_environment_adds_the_malloc_settings_and_keeps_the_users(monkeypatch):
+def test_training_environment_adds_the_malloc_and_onednn_settings_and_keeps_the_users(monkeypatch):
     env = {"MALLOC_ARENA_MAX": "4", "PATH": "/bin"}
     added = environment.training_environment(env)
     assert "MALLOC_ARENA_MAX" not in added and env["MALLOC_ARENA_MAX"] == "4"
-    assert set(added) == set(environment.MALLOC_ENV) - {"MALLOC_ARENA_MAX"}
+    assert set(added) == set(environment.MALLOC_ENV) - {"MALLOC_ARENA_MAX"} | {"TF_ENABLE_ONEDNN_OPTS"}
+    assert env["TF_ENABLE_ONEDNN_OPTS"] == "1"
     assert all(env[name] == value for name, value in added.items())
     assert environment.training_environment(env) == {}  # idempotent
+    off = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    environment.training_environment(off)
+    assert off["TF_ENABLE_ONEDNN_OPTS"] == "0"   # a user's choice wins
+
+
+def test_the_record_says_which_cpu_kernels_tensorflow_ran():
+    """What `TF_ENABLE_ONEDNN_OPTS` (read when TensorFlow is imported) selects
+    is what environment_info records, in a real process for each setting."""
+    code = ("import os; os.environ['KERAS_BACKEND'] = 'tensorflow'; import keras; "
+            "from gpc_support.common.environment import environment_info; "
+            "print(environment_info()['tensorflow_onednn'])")
+    seen = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, check=True, timeout=300)
+        seen[setting] = out.stdout.strip().splitlines()[-1]
+    assert seen == {"0": "False", "1": "True"}
 
 
 _FAULTS = r"""

@@ -333,6 +333,27 @@ def test_a_config_written_before_the_optimizer_and_split_fields_is_still_resumed
         run_claim.claim_folder(tmp_path, other)
 
 
+def test_a_run_is_not_resumed_under_other_cpu_kernels(tmp_path):
+    """oneDNN's kernels and TensorFlow's Eigen kernels round differently: a run
+    that recorded which it started with is resumed only under the same, and the
+    error says which variable to set; a run from before the record resumes."""
+    from gpc_support.train import run_claim
+
+    config = run_claim.run_config(16, get_profile("cpu"), 0, "float32", None)
+    assert config["kernels"] == {"tensorflow_onednn": run_claim.kernels()["tensorflow_onednn"]}
+    assert isinstance(config["kernels"]["tensorflow_onednn"], bool)   # the tests run TensorFlow
+    started = json.loads(json.dumps(config))
+    started["kernels"]["tensorflow_onednn"] = not config["kernels"]["tensorflow_onednn"]
+    (tmp_path / "config.json").write_text(json.dumps(started))
+    wanted = int(started["kernels"]["tensorflow_onednn"])
+    with pytest.raises(RunError, match=f"oneDNN kernels .* set TF_ENABLE_ONEDNN_OPTS={wanted} "):
+        run_claim.claim_folder(tmp_path, config)
+    del started["kernels"]
+    (tmp_path / "config.json").write_text(json.dumps(started))
+    run_claim.claim_folder(tmp_path, config)   # no record: accepted as it is
+    assert "kernels" not in json.loads((tmp_path / "config.json").read_text())
+
+
 def test_cpu_and_quick_profiles_are_exactly_their_table():
     # every field, the schedule included (a changed decay or warm-up is a changed study)
     from gpc_support.train.profiles import PROFILES

@@ -24,16 +24,39 @@ MALLOC_ENV = {
     "MALLOC_ARENA_MAX": "1",
 }
 
+# TensorFlow's oneDNN CPU kernels.  Its Linux x86 wheels turn them on by default
+# only on CPUs with AVX-512 VNNI/BF16 or AMX; on others (an AVX2-only AMD EPYC,
+# for one) TensorFlow's Eigen kernels run instead, and a MobileNet trains at
+# about half the speed (benchmarks/bench_onednn.py).  Read once, when
+# TensorFlow is imported; every run records which kernels it used.
+ONEDNN_ENV = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+
 
 def training_environment(environ=None) -> dict:
-    """Set MALLOC_ENV's variables in `environ` (default os.environ) where they are not set.
+    """Set MALLOC_ENV's and ONEDNN_ENV's variables in `environ` (default
+    os.environ) where they are not set, for the processes started from it.
 
     A value the user already exported wins.  Returns what was added."""
     environ = os.environ if environ is None else environ
-    added = {name: value for name, value in MALLOC_ENV.items() if name not in environ}
+    added = {name: value for name, value in {**MALLOC_ENV, **ONEDNN_ENV}.items()
+             if name not in environ}
     environ.update(added)
     return added
 
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process; None
+    under another Keras backend or where TensorFlow cannot say."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def accelerator_names() -> list[str]:
@@ -110,4 +133,6 @@ def environment_info() -> dict:
         loaded = sys.modules.get(module)
         if loaded is not None and getattr(loaded, "__version__", None):
             info[module] = loaded.__version__
+    if "tensorflow" in sys.modules:
+        info["tensorflow_onednn"] = onednn_enabled()
     return info

@@ -3,7 +3,8 @@
 Before any data or model, `validate_run_request` checks every parameter and
 names the bad one.  `claim_folder` writes the run's `config.json`, or
 refuses a folder whose config.json describes another run (the fields in
-`CONFIG_COMPARED`); `check_data` records the loaded data's fingerprint
+`CONFIG_COMPARED`, and the CPU kernels it started with, see `kernels`);
+`check_data` records the loaded data's fingerprint
 there, or refuses data other than those the run started with.
 
 `--force` keeps the old run: its files move aside into `<out_dir>.previous/`
@@ -85,6 +86,14 @@ def validate_run_request(channels, profile, data_dir, out_dir, seed, overrides,
     return channels, profile, out_dir
 
 
+def kernels() -> dict:
+    """The numerical kernels this process trains with: {"tensorflow_onednn":
+    True/False} under TensorFlow, None elsewhere (common.environment.ONEDNN_ENV)."""
+    from ..common.environment import onednn_enabled
+
+    return {"tensorflow_onednn": onednn_enabled()}
+
+
 def run_config(channels, profile: Profile, seed: int, precision: str, data_dir) -> dict:
     from .provenance import code_version, data_layout
 
@@ -99,6 +108,7 @@ def run_config(channels, profile: Profile, seed: int, precision: str, data_dir) 
         "precision": precision,
         # the fingerprint is added once the data are loaded (check_data)
         "data_source": {"layout": data_layout(data_dir), "fingerprint": None},
+        "kernels": kernels(),
         "code": code_version(),
         "created": now_utc(),
     }
@@ -134,8 +144,25 @@ def claim_folder(out_dir: Path, config: dict) -> None:
             raise RunError(
                 f"out_dir {str(out_dir)!r} holds a run with another configuration "
                 f"({differ}); choose another out_dir or pass force=True to start over")
+        _check_kernels(out_dir, old.get("kernels"), config.get("kernels"))
         return
     atomic_write_json(path, config)
+
+
+def _check_kernels(out_dir: Path, started, now) -> None:
+    """Refuse to resume, under other kernels, a run that recorded its own (runs
+    from before the record have none and resume as they are)."""
+    if not isinstance(started, dict) or not isinstance(now, dict):
+        return
+    was, is_ = started.get("tensorflow_onednn"), now.get("tensorflow_onednn")
+    if was is None or is_ is None or was == is_:
+        return
+    state = {True: "on", False: "off"}
+    raise RunError(
+        f"out_dir {str(out_dir)!r} holds a run that started with TensorFlow's oneDNN kernels "
+        f"{state[was]}, and this process has them {state[is_]}: it would not resume exactly; "
+        f"set TF_ENABLE_ONEDNN_OPTS={int(was)} before Python starts, or pass force=True "
+        "to start over")
 
 
 def _config_value(config: dict, key: str):
