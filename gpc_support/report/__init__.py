@@ -10,6 +10,7 @@
 - `gpc_support.report.summary_text`: summary.md and the files (`write_summary`);
 - `gpc_support.report.ablation`: the ablation's table, contrasts and figure;
 - `gpc_support.report.fair_baseline`: gpc networks against thinner MobileNets at equal budget;
+- `gpc_support.report.convergence`: the 15-epoch claims beside the converged (paper32) ones;
 - `gpc_support.report.published_values`: the report's Table 6.1 and the authors' accuracies.
 
 Nothing here imports Keras or TensorFlow (`gpc_support.report.architecture_counts` does, for
@@ -30,6 +31,7 @@ from .ablation import (
     plot_ablation,
     split_ablation,
 )
+from .convergence import convergence_markdown, convergence_table, counterpart_dir
 from .fair_baseline import (
     equal_budget,
     equal_budget_statements,
@@ -81,6 +83,7 @@ __all__ = [
     "extra_sections", "plot_ablation", "split_ablation",
     "equal_budget", "equal_budget_statements", "equal_budget_table", "fair_baseline_markdown",
     "family_points", "plot_pareto", "points_table", "split_widths",
+    "convergence_markdown", "convergence_table", "counterpart_dir",
     "AUTHORS_ACCURACY", "BEST_EPOCH_TEXT", "FIGURES", "HISTORY_FIELDS", "JPEG_NOTE", "REPORT_TABLE",
     "REQUIRED_METRICS", "VARIANTS", "ReportFigure", "RunResult", "SummaryRefused", "accuracy_text",
     "check_summary_allowed", "complete_runs", "computation_note", "confusion_counts", "run_result_markdown", "csv_text", "figure_bytes", "format_markdown",

@@ -56,7 +56,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .results import RunResult, load_predictions, short_name
+from .results import RunResult, outcomes_by_seed, short_name
 from .comparisons import claim_text, p_text
 from .estimators import (ALPHA, FAMILY_COLUMNS, family_tests, mcnemar_exact, paired_bootstrap_ci,
                          seed_mean_ci)
@@ -204,20 +204,6 @@ def ablation_table(ablation: dict[str, list[RunResult]]) -> pd.DataFrame:
     return df
 
 
-def _outcomes_by_seed(runs):
-    """{seed: (labels, correct)} for complete runs with readable predictions."""
-    out = {}
-    for run in _done(runs):
-        if run.seed is None:
-            continue
-        try:
-            y_true, y_pred, _ = load_predictions(run.run_dir)
-        except ValueError:
-            continue
-        out[run.seed] = (y_true, y_pred == y_true)
-    return out
-
-
 def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
                    n_resamples: int = 2000, others: dict[str, list[RunResult]] | None = None):
     """(per_seed, summary) DataFrames for `ALL_CONTRASTS` (the five, then
@@ -239,7 +225,7 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
-    outcomes = {name: _outcomes_by_seed(runs) for name, runs in {**(others or {}), **ablation}.items()}
+    outcomes = {name: outcomes_by_seed(runs) for name, runs in {**(others or {}), **ablation}.items()}
     rows, summary, notes, family = [], [], [], []
     for index, c in enumerate(ALL_CONTRASTS):
         w, o = outcomes.get(c.with_part, {}), outcomes.get(c.without, {})

@@ -46,6 +46,7 @@ __all__ = [
     "load_results",
     "load_predictions",
     "complete_runs",
+    "outcomes_by_seed",
     "labels_of",
 ]
 
@@ -408,6 +409,21 @@ def load_results(results_dir) -> dict[str, list[RunResult]]:
 def complete_runs(results: dict[str, list[RunResult]]) -> list[RunResult]:
     """The complete runs, in table order."""
     return [run for runs in results.values() for run in runs if run.status == "complete"]
+
+
+def outcomes_by_seed(runs) -> dict:
+    """{seed: (labels, correct)} for the complete runs of one variant whose
+    test predictions can be read: what the paired tests compare."""
+    out = {}
+    for run in runs:
+        if run.status != "complete" or run.seed is None:
+            continue
+        try:
+            y_true, y_pred, _ = load_predictions(run.run_dir)
+        except ValueError:
+            continue
+        out[run.seed] = (y_true, y_pred == y_true)
+    return out
 
 
 def labels_of(y) -> np.ndarray:

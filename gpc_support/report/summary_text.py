@@ -23,13 +23,14 @@ from pathlib import Path
 import pandas as pd
 
 from . import ablation as abl
+from . import convergence as cv
 from . import fair_baseline as fb
 from . import headline
 from . import summary_figures as figs
 from ..common.atomic_files import atomic_write_bytes, atomic_write_text
 from .figure_style import figure_bytes
 from .published_values import JPEG_NOTE, REPORT_EPOCHS, REPORT_IMAGE_SIZE, report_row_sentence
-from .results import RunResult, complete_runs, runs_phrase, short_name
+from .results import RunResult, complete_runs, load_results, runs_phrase, short_name
 from .comparisons import pair_statements, pair_tests
 from .estimators import ALPHA
 from .tables import csv_text, format_markdown, runs_table, summary_table, tables_markdown
@@ -182,7 +183,7 @@ def computation_note(counts_224: dict | None) -> str:
 def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, runs_df: pd.DataFrame,
                      tests: pd.DataFrame, results_dir=None, figures=(), failures=(), notes=(),
                      counts_224: dict | None = None, ablation_text: str = "",
-                     fair_text: str = "") -> str:
+                     fair_text: str = "", convergence_text: str = "") -> str:
     """The text of summary.md."""
     lines = ["# Grouped pointwise convolutions on CIFAR-10: Table 6.1 reproduced", ""]
     if results_dir is not None:
@@ -236,6 +237,8 @@ def summary_markdown(results: dict[str, list[RunResult]], table: pd.DataFrame, r
         lines += ["", ablation_text.rstrip()]
     if fair_text:
         lines += ["", fair_text.rstrip()]
+    if convergence_text:
+        lines += ["", convergence_text.rstrip()]
     lines += ["", "## Computation: what the report's figure counts", "", computation_note(counts_224)]
     if figures:
         lines += ["", "## Figures", ""]
@@ -376,6 +379,17 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
         fair_text = fb.fair_baseline_markdown(points, budget_table)
     else:
         budget_table = None
+    convergence_text = ""
+    short_dir = cv.counterpart_dir(results_dir)
+    if short_dir is not None:  # converged runs: set their claims beside the 15-epoch ones
+        short = load_results(short_dir)
+        conv = cv.convergence_table(short, all_results)
+        written.append(atomic_write_text(out / "convergence.csv", csv_text(conv, index=False)))
+        convergence_text = "\n".join([
+            "## 15 epochs against convergence", "",
+            f"The same claims tested in the 15-epoch runs of `{shown_path(short_dir)}` and in "
+            "these converged ones (each folder its own family of tests; differences b - a in pp, "
+            "mean over seeds):", "", cv.convergence_markdown(short, all_results, conv)])
     # the headline: each gpc network against the MobileNets it could replace
     rows = headline.headline_rows(tests, contrasts if ablation else None, budget_table)
     if len(rows):
@@ -385,7 +399,7 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     written.append(atomic_write_text(out / "pairs.csv", csv_text(tests, index=False)))
     written.append(atomic_write_text(out / "summary.md", summary_markdown(
         results, table, runs_df, tests, results_dir, drawn, failures, notes, counts_224,
-        ablation_text, fair_text)))
+        ablation_text, fair_text, convergence_text)))
     return written
 
 

@@ -1,0 +1,176 @@
+"""Did the 15-epoch answers survive convergence?  The same claims in two results folders.
+
+The `cpu` profile stops after 15 epochs, mostly while still learning; the
+`paper32` profile trains the report's protocol for 50 epochs at the same
+32 px.  This module puts the two side by side:
+
+- `ordering(results)`: the networks of `CONVERGENCE_VARIANTS` ranked by
+  mean test accuracy over their complete runs;
+- `claim_tests(results)`: each claim of `CLAIMS` ("b - a", a pair of
+  networks) tested as the summary tests every difference: paired over shared
+  seeds and test images, the seed variance pooled over the claims, Holm
+  within them (`estimators.family_tests`);
+- `convergence_table(short, converged)`: one row per claim tested in both
+  folders: the difference, interval and verdict in each, and the `outcome`
+  (`OUTCOMES`): whether the claim survived;
+- `convergence_markdown(...)`: the section summary.md and the summary
+  notebook show; `counterpart_dir(results_dir)` finds the 15-epoch folder
+  beside a converged one.
+
+Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .estimators import ALPHA, FAMILY_COLUMNS, HOLDS, family_tests
+from .results import outcomes_by_seed, short_name
+from .tables import format_markdown
+
+__all__ = ["SHORT_PROFILE", "CONVERGED_PROFILE", "CONVERGENCE_VARIANTS", "CLAIMS", "OUTCOMES",
+           "ordering", "claim_tests", "convergence_table", "convergence_markdown",
+           "counterpart_dir"]
+
+SHORT_PROFILE, CONVERGED_PROFILE = "cpu", "paper32"
+# the networks paper32 trains: the report's baseline, the same with swish, three
+# group sizes, and the thinner MobileNet-swish nearest the gpc networks' budget
+CONVERGENCE_VARIANTS = ("mobilenet", "mobilenet-swish", "mobilenet-swish-a0.5",
+                        "gpc16", "gpc32", "gpc128")
+# (a, b): the claim is about b - a
+CLAIMS = (
+    ("mobilenet", "mobilenet-swish"),
+    ("mobilenet", "gpc16"), ("mobilenet", "gpc32"), ("mobilenet", "gpc128"),
+    ("mobilenet-swish", "gpc16"), ("mobilenet-swish", "gpc32"), ("mobilenet-swish", "gpc128"),
+    ("mobilenet-swish-a0.5", "gpc16"), ("mobilenet-swish-a0.5", "gpc32"),
+    ("mobilenet-swish-a0.5", "gpc128"),
+    ("gpc16", "gpc32"), ("gpc32", "gpc128"),
+)
+# what became of a claim between 15 epochs and convergence
+OUTCOMES = {
+    "survived": "holds in both, same direction",
+    "reversed": "holds in both, opposite directions",
+    "weakened": "held at 15 epochs, not resolved at convergence",
+    "emerged": "not resolved at 15 epochs, holds at convergence",
+    "open": "not resolved in either",
+}
+
+
+def _mean_accuracy(runs) -> tuple[float, int]:
+    acc = [100 * r.metrics["test_accuracy"] for r in runs if r.status == "complete"]
+    return (float(np.mean(acc)), len(acc)) if acc else (np.nan, 0)
+
+
+def ordering(results: dict, variants=CONVERGENCE_VARIANTS) -> pd.DataFrame:
+    """The networks of `variants` with a complete run, best first: rank,
+    variant, mean test %, seeds."""
+    rows = []
+    for variant in variants:
+        mean, seeds = _mean_accuracy(results.get(variant, []))
+        if seeds:
+            rows.append({"variant": variant, "mean test %": mean, "seeds": seeds})
+    df = pd.DataFrame(rows, columns=["variant", "mean test %", "seeds"])
+    df = df.sort_values("mean test %", ascending=False, kind="stable").reset_index(drop=True)
+    df.insert(0, "rank", range(1, len(df) + 1))
+    return df
+
+
+def claim_tests(results: dict, claims=CLAIMS, alpha: float = ALPHA) -> pd.DataFrame:
+    """One row per claim whose two networks share a seed with complete runs on
+    the same test images: a, b, claim ("gpc16 - MobileNet"), seeds, mean diff
+    pp (b - a, mean over seeds), and `FAMILY_COLUMNS` (all claims one family)."""
+    outcomes = {v: outcomes_by_seed(results.get(v, [])) for v in {v for c in claims for v in c}}
+    rows, family = [], []
+    for a, b in claims:
+        oa, ob = outcomes[a], outcomes[b]
+        seeds = [s for s in sorted(set(oa) & set(ob)) if np.array_equal(oa[s][0], ob[s][0])]
+        if not seeds or len({len(oa[s][1]) for s in seeds}) != 1:
+            continue
+        diff = (np.array([ob[s][1] for s in seeds], dtype=np.float64)
+                - np.array([oa[s][1] for s in seeds], dtype=np.float64))
+        rows.append({"a": a, "b": b, "claim": f"{short_name(b)} - {short_name(a)}",
+                     "seeds": len(seeds), "mean diff pp": 100 * float(diff.mean())})
+        family.append(((a, b), diff))
+    for row, test in zip(rows, family_tests(family, alpha)):
+        row.update({k: test[k] for k in FAMILY_COLUMNS})
+    return pd.DataFrame(rows, columns=["a", "b", "claim", "seeds", "mean diff pp", *FAMILY_COLUMNS])
+
+
+def _outcome(short, converged) -> str:
+    held, holds = short["verdict"] == HOLDS, converged["verdict"] == HOLDS
+    if held and holds:
+        same = np.sign(short["mean diff pp"]) == np.sign(converged["mean diff pp"])
+        return "survived" if same else "reversed"
+    return "weakened" if held else "emerged" if holds else "open"
+
+
+def convergence_table(short: dict, converged: dict, claims=CLAIMS) -> pd.DataFrame:
+    """One row per claim tested in both folders: claim, a, b, the difference
+    (pp), interval and verdict at 15 epochs and at convergence, and outcome
+    (a key of `OUTCOMES`)."""
+    s, c = claim_tests(short, claims), claim_tests(converged, claims)
+    rows = []
+    for _, rs in s.iterrows():
+        match = c[(c["a"] == rs["a"]) & (c["b"] == rs["b"])]
+        if match.empty:
+            continue
+        rc = match.iloc[0]
+        rows.append({"claim": rs["claim"], "a": rs["a"], "b": rs["b"],
+                     "15 epochs pp": rs["mean diff pp"], "15 epochs seeds": rs["seeds"],
+                     "15 epochs low pp": rs["seed_ci_low pp"], "15 epochs high pp": rs["seed_ci_high pp"],
+                     "15 epochs verdict": rs["verdict"],
+                     "converged pp": rc["mean diff pp"], "converged seeds": rc["seeds"],
+                     "converged low pp": rc["seed_ci_low pp"], "converged high pp": rc["seed_ci_high pp"],
+                     "converged verdict": rc["verdict"], "outcome": _outcome(rs, rc)})
+    return pd.DataFrame(rows, columns=[
+        "claim", "a", "b", "15 epochs pp", "15 epochs seeds", "15 epochs low pp",
+        "15 epochs high pp", "15 epochs verdict", "converged pp", "converged seeds",
+        "converged low pp", "converged high pp", "converged verdict", "outcome"])
+
+
+def _ordering_line(df: pd.DataFrame) -> str:
+    return " > ".join(f"{short_name(r['variant'])} {r['mean test %']:.2f}%"
+                      for _, r in df.iterrows()) or "no complete run"
+
+
+def _verdict_cell(mean, seeds, verdict) -> str:
+    return f"{mean:+.2f} ({verdict}{', one seed' if seeds == 1 else ''})"
+
+
+def convergence_markdown(short: dict, converged: dict, table: pd.DataFrame | None = None) -> str:
+    """The side-by-side section: both orderings, then one row per claim with
+    its outcome, then the outcomes in words."""
+    table = convergence_table(short, converged) if table is None else table
+    lines = [f"- 15 epochs (`{SHORT_PROFILE}`): {_ordering_line(ordering(short))}",
+             f"- converged (`{CONVERGED_PROFILE}`, 50 epochs): {_ordering_line(ordering(converged))}",
+             ""]
+    if table.empty:
+        lines.append("No claim has complete runs of both its networks in both folders yet.")
+        return "\n".join(lines)
+    shown = pd.DataFrame({
+        "claim": table["claim"],
+        "15 epochs pp": [_verdict_cell(r["15 epochs pp"], r["15 epochs seeds"], r["15 epochs verdict"])
+                         for _, r in table.iterrows()],
+        "converged pp": [_verdict_cell(r["converged pp"], r["converged seeds"], r["converged verdict"])
+                         for _, r in table.iterrows()],
+        "outcome": [f"{r['outcome']}: {OUTCOMES[r['outcome']]}" for _, r in table.iterrows()],
+    })
+    lines.append(format_markdown(shown, list(shown.columns)))
+    counts = table["outcome"].value_counts()
+    lines += ["", "Of " + f"{len(table)} claims: " + ", ".join(
+        f"{int(counts[k])} {k}" for k in OUTCOMES if k in counts) + "."]
+    return "\n".join(lines)
+
+
+def counterpart_dir(results_dir) -> Path | None:
+    """For a folder of `paper32` runs (results/paper32), the folder of 15-epoch
+    `cpu` runs beside it (results/cpu) when it holds runs; else None."""
+    folder = Path(results_dir)
+    if folder.name != CONVERGED_PROFILE:
+        return None
+    other = folder.parent / SHORT_PROFILE
+    return other if (other / "runs").is_dir() else None
+
