@@ -319,6 +319,20 @@ def test_runs_table_marks_old_networks(tmp_path):
     assert row["seed"] == 0
 
 
+def test_runs_table_says_which_cpu_kernels_each_run_recorded(tmp_path):
+    runs = tmp_path / "r" / "runs"
+    for seed, record in ((0, {"kernels": {"tensorflow_onednn": True}}),
+                         (1, {"environment": {"tensorflow_onednn": False}}), (2, {})):
+        folder = make_run(runs, "gpc16", seed=seed)
+        name = "config.json" if "kernels" in record else "metrics.json"
+        data = json.loads((folder / name).read_text())
+        data.update({k: {**data.get(k, {}), **v} for k, v in record.items()})
+        (folder / name).write_text(json.dumps(data))
+    df = runs_table(load_results(tmp_path / "r"))
+    df = df[df["variant"] == "gpc16"].set_index("seed").sort_index()
+    assert list(df["Kernels"]) == ["oneDNN", "Eigen", ""]
+
+
 def test_format_markdown():
     df = pd.DataFrame({"Architecture": ["A|B", "C"], "Parameters": [3_239_114.0, np.nan],
                        "Test accuracy mean %": [92.346, 1.0], "status": ["complete", "missing"]})

@@ -181,6 +181,15 @@ class RunResult:
         return value if isinstance(value, dict) else None
 
     @property
+    def kernels_text(self) -> str:
+        """'oneDNN' or 'Eigen': TensorFlow's CPU kernels the run recorded
+        (config.json, else metrics.json's environment); '' when not recorded."""
+        value = ((self.config or {}).get("kernels") or {}).get("tensorflow_onednn")
+        if value is None:
+            value = ((self.metrics or {}).get("environment") or {}).get("tensorflow_onednn")
+        return {True: "oneDNN", False: "Eigen"}.get(value, "")
+
+    @property
     def data_layout(self) -> str | None:
         """The data source's layout ('image-folders', 'python-batches', 'keras', ...)."""
         for source in (self.metrics, self.config):

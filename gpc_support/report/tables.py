@@ -53,7 +53,8 @@ REPORT_COLUMNS = (
 )
 RUN_COLUMNS = (
     "variant", "seed", "Architecture", "status", "Epochs", "Best epoch", "Best val accuracy %",
-    "Test accuracy %", "Training time (min)", "Images per second", "Networks", "Data", "Commit",
+    "Test accuracy %", "Training time (min)", "Images per second", "Kernels", "Networks", "Data",
+    "Commit",
 )
 
 # decimals per column in CSV and markdown (integer columns are Int64, printed whole)
@@ -126,6 +127,8 @@ def runs_table(results: dict[str, list[RunResult]]) -> pd.DataFrame:
                 "Test accuracy %": 100 * _nan(m.get("test_accuracy")),
                 "Training time (min)": seconds / 60 if seconds is not None else np.nan,
                 "Images per second": _nan(m.get("images_per_second")),
+                # TensorFlow's CPU kernels: they round differently, so a run records them
+                "Kernels": run.kernels_text,
                 "Networks": ("" if run.config is None else
                              "before the fidelity fix (all-swish gpc networks)"
                              if run.before_fidelity_fix else "corrected"),
