@@ -376,25 +376,30 @@ def plot_pareto(results: dict[str, list[RunResult]]):
                                   members["max %"].to_numpy() - y])
                 if family == "ablation":
                     # a marker of its own per variant, named in the legend (several
-                    # share gpc16's budget, so labels beside them would collide)
+                    # share gpc16's budget, so labels beside them would collide); larger
+                    # than the families' markers and behind them, so one level with
+                    # gpc16 shows around its point instead of hiding it or being hidden
                     for name, xi, yi, lo, hi in zip(members.index, x, y, *yerr):
                         ax.errorbar([xi], [yi], yerr=[[lo], [hi]], color=style["color"],
-                                    marker=_ABLATION_MARKERS.get(name, "^"), ls="none", ms=7,
-                                    capsize=3, zorder=3, alpha=0.85)
+                                    marker=_ABLATION_MARKERS.get(name, "^"), ls="none", ms=11,
+                                    capsize=3, zorder=2, alpha=0.85)
                     continue
                 ax.errorbar(x, y, yerr=yerr, color=style["color"], marker=style["marker"],
                             ls=style["ls"], lw=1.8, ms=6, capsize=3, zorder=3)
                 # labels: ReLU6 widths below their line, swish widths above, gpc to the
                 # left; a swish width close to a gpc point (whose label sits above-left)
-                # takes its label below the point instead
+                # takes its label below the point instead.  Above and below mean beyond
+                # the end of the point's seed-to-seed bar, so the bar never runs into it.
                 offset = {"mobilenet": (0, -15), "mobilenet-swish": (0, 9), "gpc": (-9, 6)}[family]
                 ha = {"gpc": "right"}.get(family, "center")
                 gpc_points = points.loc[points["family"] == "gpc", [budget, "mean %"]]
-                for name, xi, yi in zip(members.index, x, y):
+                for name, xi, yi, low, high in zip(members.index, x, y, members["min %"],
+                                                   members["max %"]):
                     near_gpc = family == "mobilenet-swish" and _near_any(xi, yi, gpc_points)
-                    ax.annotate(_point_label(name, family), (xi, yi),
-                                xytext=(0, -15) if near_gpc else offset,
-                                textcoords="offset points", ha=ha, fontsize=8,
+                    xytext = (0, -15) if near_gpc else offset
+                    anchor = yi if family == "gpc" else low if xytext[1] < 0 else high
+                    ax.annotate(_point_label(name, family), (xi, anchor),
+                                xytext=xytext, textcoords="offset points", ha=ha, fontsize=8,
                                 color=style["color"], bbox=LABEL_BOX)
             eng_axis(ax)
             ax.yaxis.set_major_locator(ticker.MultipleLocator(2))
