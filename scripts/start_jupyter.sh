@@ -16,6 +16,9 @@ gpc_setup_env "$ROOT/requirements.txt"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export KERAS_BACKEND="${KERAS_BACKEND:-tensorflow}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
+# the kernels train as run_all.sh's do: tuned malloc, TensorFlow's oneDNN kernels
+# (gpc_support.common.environment; a value already exported wins)
+eval "$("$PYTHON" -c 'from gpc_support.common.environment import shell_exports; print(shell_exports())')"
 "$PYTHON" -m ipykernel install --sys-prefix --name python3 \
     --display-name "Python 3 (ipykernel)" >/dev/null
 exec "$PYTHON" -m jupyterlab --notebook-dir="$ROOT" "$@"

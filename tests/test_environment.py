@@ -50,6 +50,21 @@ def test_training_environment_adds_the_malloc_and_onednn_settings_and_keeps_the_
     assert off["TF_ENABLE_ONEDNN_OPTS"] == "0"   # a user's choice wins
 
 
+def test_shell_exports_give_a_shell_the_same_settings():
+    """What scripts/start_jupyter.sh evals: a child of that shell sees the
+    settings, and one the user exported stays."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k != "TF_ENABLE_ONEDNN_OPTS"}
+    base["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    script = (f'eval "$({sys.executable} -c \'from gpc_support.common.environment import '
+              'shell_exports; print(shell_exports())\')"; env')
+    out = subprocess.run(["bash", "-c", script], env=base, capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    seen = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert {k: seen.get(k) for k in environment.MALLOC_ENV} == environment.MALLOC_ENV
+    assert seen["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
 def test_the_record_says_which_cpu_kernels_tensorflow_ran():
     """What `TF_ENABLE_ONEDNN_OPTS` (read when TensorFlow is imported) selects
     is what environment_info records, in a real process for each setting."""

@@ -45,6 +45,16 @@ def training_environment(environ=None) -> dict:
 
 
 
+def shell_exports(environ=None) -> str:
+    """`export NAME=value` lines for the variables `training_environment` would
+    add to `environ` (default os.environ): for a shell script that starts
+    processes which train (scripts/start_jupyter.sh), so they get the same."""
+    import shlex
+
+    added = training_environment(dict(os.environ if environ is None else environ))
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in added.items())
+
+
 def onednn_enabled() -> bool | None:
     """Whether TensorFlow runs its oneDNN CPU kernels in this process; None
     under another Keras backend or where TensorFlow cannot say."""
