@@ -400,7 +400,7 @@ def render_answer(results_dir, results_rel: str, deploy_dir) -> str:
                   "difference in pp (gpc - other) with the verdict of the test over seeds and "
                   "test images (Holm-corrected; *holds* or *not resolved*):", ""]
     lines += [format_markdown(shown, list(shown.columns)).rstrip(), ""]
-    lines += [f"* {s}" for s in answer_sentences(rows)]
+    lines += [f"* {s}" for s in answer_sentences(rows, budget)]
     lines += ["", f"CIFAR-10 at {size}, 15 epochs (`cpu` profile), JPEG copy of the images; "
               "latency: batch 1, one thread, the deployment form "
               "([docs/deployment.md](docs/deployment.md)); everything in full: "

@@ -74,6 +74,29 @@ def test_sentences_state_every_claim_with_its_verdict():
     assert "every one holds" not in line and "gpc32 not resolved" in line
 
 
+def test_thinner_mobilenet_sentences_give_each_budget_and_its_verdicts():
+    budget = _budget()
+    rows = headline_rows(_pairs(), _contrasts(), budget)
+    lines = answer_sentences(rows, budget)
+    assert len(lines) == 4
+    assert lines[2] == ("Against MobileNet-swish made thinner instead (the width multiplier), the "
+                        "gpc networks are at the same parameters ahead, +7.00 to +9.00 pp (one "
+                        "seed so far, not yet resolved); at the same MACs ahead, +4.00 to +6.00 pp "
+                        "(one seed so far, not yet resolved).")
+    assert lines[3].startswith("Against MobileNet (ReLU6) made thinner instead")
+    # verdicts by network where they differ; a one-seed comparison is never "not resolved for"
+    budget.loc[(budget["family"] == "mobilenet") & (budget["gpc"] == "gpc16"),
+               ["verdict", "seeds"]] = ["holds", 2]
+    budget.loc[(budget["family"] == "mobilenet") & (budget["gpc"] == "gpc32")
+               & (budget["budget"] == "MACs"), ["seeds"]] = [2]
+    line = answer_sentences(rows, budget)[3]
+    assert "at the same parameters ahead, +7.00 to +9.00 pp (holds for gpc16; gpc32 one seed so far)" in line
+    assert "at the same MACs ahead, +4.00 to +6.00 pp (holds for gpc16; not resolved for gpc32)" in line
+    # one family behind everywhere is said so
+    budget.loc[budget["family"] == "mobilenet", "diff pp (gpc - family)"] *= -1
+    assert "at the same parameters behind, -9.00 to -7.00 pp" in answer_sentences(rows, budget)[3]
+
+
 def test_figure_marks_verdicts_by_fill():
     fig = plot_headline(headline_rows(_pairs(), _contrasts(), _budget()))
     ax = fig.axes[0]

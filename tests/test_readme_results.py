@@ -134,9 +134,12 @@ def test_answer_and_fair_sections_from_the_summary(summarised, tmp_path):
         cells = [c.strip() for c in row.split("|")[6:9]]
         assert all(c.endswith(("holds", "not resolved")) or "not resolved" in c for c in cells)
     sentences = [line for line in answer.splitlines() if line.startswith("* ")]
-    assert len(sentences) == 3
+    assert len(sentences) == 4
     assert sentences[0].startswith("* Against MobileNet as published (ReLU6): gpc16 ")
-    assert "Against MobileNet-swish made thinner to the same parameters" in sentences[2]
+    assert sentences[2].startswith("* Against MobileNet-swish made thinner instead (the width "
+                                   "multiplier), the gpc networks are ")
+    assert "at the same parameters" in sentences[2] and "at the same MACs" in sentences[2]
+    assert sentences[3].startswith("* Against MobileNet (ReLU6) made thinner instead")
     fair = render.render_fair_section(folder, "../results/cpu", "")
     assert "| mobilenet-a0.25 | MobileNet by width (ReLU6) | 221,114 | 0.83M | 2 |" in fair
     assert "[docs/statistics.md](statistics.md)" in fair

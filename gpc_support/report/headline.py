@@ -130,9 +130,45 @@ def _span(values) -> str:
     return f"{values[0]:+.2f}" if len(values) == 1 else f"{values[0]:+.2f} to {values[-1]:+.2f}"
 
 
-def answer_sentences(rows: pd.DataFrame) -> list[str]:
-    """Two or three plain sentences over `headline_rows`, each claim with its
-    verdict: the conclusions the README and the summary open with."""
+def _status(frame: pd.DataFrame) -> str:
+    """The verdicts of some equal-budget rows in words, by gpc network."""
+    holds = [g for g, v in zip(frame["gpc"], frame["verdict"]) if v == HOLDS]
+    one = [g for g, v, n in zip(frame["gpc"], frame["verdict"], frame["seeds"])
+           if v != HOLDS and n == 1]
+    open_ = [g for g in frame["gpc"] if g not in holds and g not in one]
+    if len(holds) == len(frame):
+        return "every one holds"
+    if len(one) == len(frame):
+        return "one seed so far, not yet resolved"
+    parts = ([f"holds for {', '.join(holds)}"] if holds else []) \
+        + ([f"not resolved for {', '.join(open_)}"] if open_ else []) \
+        + ([f"{', '.join(one)} one seed so far"] if one else [])
+    return "; ".join(parts)
+
+
+def _thinner_sentence(budget: pd.DataFrame, family: str, name: str) -> str | None:
+    """'Against <name> made thinner ...: at the same parameters ..., at the same MACs ...'."""
+    diff = "diff pp (gpc - family)"
+    mine = budget[(budget["family"] == family) & budget[diff].notna()]
+    parts = []
+    for what in ("parameters", "MACs"):
+        rows = mine[mine["budget"] == what]
+        if rows.empty:
+            continue
+        ahead = ("ahead" if (rows[diff] > 0).all() else
+                 "behind" if (rows[diff] < 0).all() else "on both sides")
+        parts.append(f"at the same {what} {ahead}, {_span(rows[diff])} pp ({_status(rows)})")
+    if not parts:
+        return None
+    return (f"Against {name} made thinner instead (the width multiplier), the gpc networks are "
+            + "; ".join(parts) + ".")
+
+
+def answer_sentences(rows: pd.DataFrame, budget: pd.DataFrame | None = None) -> list[str]:
+    """Plain sentences over `headline_rows`, each claim with its verdict: the
+    conclusions the README and the summary open with.  With `budget`
+    (`fair_baseline.equal_budget`), the thinner MobileNets' sentences cover
+    both families at equal parameters and at equal MACs."""
     out = []
     full = rows[rows["comparator"] == "mobilenet"]
     if len(full):
@@ -148,6 +184,13 @@ def answer_sentences(rows: pd.DataFrame) -> list[str]:
                    f"{'behind' if (swish['diff pp'] < 0).all() else 'at'} "
                    f"{_span(swish['diff pp'])} pp ({word}): where they are ahead of the "
                    "published MobileNet, swish does it, and MobileNet can have swish too.")
+    if budget is not None and len(budget):
+        for family, name in (("mobilenet-swish", "MobileNet-swish"),
+                             ("mobilenet", "MobileNet (ReLU6)")):
+            sentence = _thinner_sentence(budget, family, name)
+            if sentence:
+                out.append(sentence)
+        return out
     thin = rows[rows["comparator"] == "swish-params"]
     if len(thin):
         seeds = int(thin["seeds"].min())
