@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.variants import WIDTHS, parse_variant
-from .results import RunResult, load_predictions, short_name
+from .results import RunResult, outcomes_by_seed, short_name
 
 __all__ = ["FAMILIES", "FAMILY_LABELS", "BUDGETS", "is_thinner", "split_widths",
            "family_points", "points_table", "equal_budget", "equal_budget_statements",
@@ -116,17 +116,8 @@ def family_points(results: dict[str, list[RunResult]]) -> pd.DataFrame:
 
 
 def _outcomes(runs: list[RunResult]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """{seed: (labels, correct)} of the complete runs with readable predictions."""
-    out = {}
-    for run in runs:
-        if run.status != "complete" or run.seed is None:
-            continue
-        try:
-            y_true, y_pred, _ = load_predictions(run.run_dir)
-        except ValueError:
-            continue
-        out[run.seed] = (y_true, (y_pred == y_true).astype(float))
-    return out
+    """`outcomes_by_seed` with right/wrong as 0/1 floats, for the weighted neighbours."""
+    return {seed: (y, correct.astype(float)) for seed, (y, correct) in outcomes_by_seed(runs).items()}
 
 
 def _neighbours(points: pd.DataFrame, budget: str, value: float):
