@@ -121,3 +121,52 @@ def test_the_summary_of_a_paper32_folder_sets_it_beside_the_cpu_one(tmp_path):
     written = {p.name for p in write_summary(load_results(tmp_path / "cpu"), tmp_path / "cpu")}
     assert "convergence.csv" not in written
     assert "against convergence" not in (tmp_path / "cpu" / "summary" / "summary.md").read_text()
+
+
+def _render_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "render_readme_results.py"
+    spec = importlib.util.spec_from_file_location("render_readme_results", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_section_is_rendered_from_the_summary_files(tmp_path):
+    from gpc_support.report import write_summary
+
+    render = _render_module()
+    folder(tmp_path, "cpu", SHORT)
+    converged = folder(tmp_path, "paper32", CONVERGED)
+    summary = tmp_path / "paper32" / "summary"
+    # before the summary: says so, invents nothing
+    assert "No converged run" in render.render_convergence_section(tmp_path / "paper32",
+                                                                   "results/paper32")
+    write_summary(converged, tmp_path / "paper32")
+    section = render.render_convergence_section(tmp_path / "paper32", "results/paper32")
+    # the same orderings and claims, to the digit, as the summary (from the CSVs it wrote)
+    text = (summary / "summary.md").read_text()
+    body = text.split("## 15 epochs against convergence", 1)[1]
+    for line in section.splitlines():
+        if line.startswith(("- 15 epochs", "- converged", "| gpc", "| mobilenet", "Of ")):
+            assert line in body, line
+    assert "| gpc16 - MobileNet | +30.00 (holds) | +15.00 (holds) | survived" in section
+    assert "- converged (`paper32`, 50 epochs): gpc16 95.00% > MobileNet 80.00%" in section
+    # a table whose outcome contradicts its verdicts is refused
+    import pandas as pd
+
+    table = pd.read_csv(summary / "convergence.csv")
+    table.loc[table["claim"] == "gpc16 - MobileNet", "outcome"] = "reversed"
+    table.to_csv(summary / "convergence.csv", index=False)
+    with pytest.raises(render.RenderError, match="outcome disagrees"):
+        render.render_convergence_section(tmp_path / "paper32", "results/paper32")
+
+
+def test_outcome_of_covers_every_outcome():
+    assert cv.outcome_of("holds", 2.0, "holds", 1.0) == "survived"
+    assert cv.outcome_of("holds", 2.0, "holds", -1.0) == "reversed"
+    assert cv.outcome_of("holds", 2.0, "not resolved", 1.0) == "weakened"
+    assert cv.outcome_of("not resolved", 0.1, "holds", 1.0) == "emerged"
+    assert cv.outcome_of("not resolved", 0.1, "not resolved", -1.0) == "open"

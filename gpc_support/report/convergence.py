@@ -13,9 +13,12 @@ The `cpu` profile stops after 15 epochs, mostly while still learning; the
 - `convergence_table(short, converged)`: one row per claim tested in both
   folders: the difference, interval and verdict in each, and the `outcome`
   (`OUTCOMES`): whether the claim survived;
-- `convergence_markdown(...)`: the section summary.md and the summary
-  notebook show; `counterpart_dir(results_dir)` finds the 15-epoch folder
-  beside a converged one.
+- `orderings(short, converged)`: both orderings in one table;
+- `convergence_section(orders, table)`: the section summary.md, the summary
+  notebook and the README show, from those two tables (the README renders it
+  from the CSVs the summary writes); `convergence_markdown(...)` the same
+  from two folders' results; `counterpart_dir(results_dir)` finds the
+  15-epoch folder beside a converged one.
 
 Nothing here imports Keras.
 """
@@ -32,7 +35,8 @@ from .results import outcomes_by_seed, short_name
 from .tables import format_markdown
 
 __all__ = ["SHORT_PROFILE", "CONVERGED_PROFILE", "CONVERGENCE_VARIANTS", "CLAIMS", "OUTCOMES",
-           "ordering", "claim_tests", "convergence_table", "convergence_markdown",
+           "ordering", "orderings", "claim_tests", "outcome_of", "convergence_table", "convergence_section",
+           "convergence_markdown",
            "counterpart_dir"]
 
 SHORT_PROFILE, CONVERGED_PROFILE = "cpu", "paper32"
@@ -99,11 +103,12 @@ def claim_tests(results: dict, claims=CLAIMS, alpha: float = ALPHA) -> pd.DataFr
     return pd.DataFrame(rows, columns=["a", "b", "claim", "seeds", "mean diff pp", *FAMILY_COLUMNS])
 
 
-def _outcome(short, converged) -> str:
-    held, holds = short["verdict"] == HOLDS, converged["verdict"] == HOLDS
+def outcome_of(short_verdict: str, short_pp: float, converged_verdict: str,
+               converged_pp: float) -> str:
+    """The key of `OUTCOMES` that two verdicts and differences make."""
+    held, holds = short_verdict == HOLDS, converged_verdict == HOLDS
     if held and holds:
-        same = np.sign(short["mean diff pp"]) == np.sign(converged["mean diff pp"])
-        return "survived" if same else "reversed"
+        return "survived" if np.sign(short_pp) == np.sign(converged_pp) else "reversed"
     return "weakened" if held else "emerged" if holds else "open"
 
 
@@ -124,7 +129,9 @@ def convergence_table(short: dict, converged: dict, claims=CLAIMS) -> pd.DataFra
                      "15 epochs verdict": rs["verdict"],
                      "converged pp": rc["mean diff pp"], "converged seeds": rc["seeds"],
                      "converged low pp": rc["seed_ci_low pp"], "converged high pp": rc["seed_ci_high pp"],
-                     "converged verdict": rc["verdict"], "outcome": _outcome(rs, rc)})
+                     "converged verdict": rc["verdict"],
+                     "outcome": outcome_of(rs["verdict"], rs["mean diff pp"],
+                                           rc["verdict"], rc["mean diff pp"])})
     return pd.DataFrame(rows, columns=[
         "claim", "a", "b", "15 epochs pp", "15 epochs seeds", "15 epochs low pp",
         "15 epochs high pp", "15 epochs verdict", "converged pp", "converged seeds",
@@ -140,12 +147,25 @@ def _verdict_cell(mean, seeds, verdict) -> str:
     return f"{mean:+.2f} ({verdict}{', one seed' if seeds == 1 else ''})"
 
 
-def convergence_markdown(short: dict, converged: dict, table: pd.DataFrame | None = None) -> str:
-    """The side-by-side section: both orderings, then one row per claim with
-    its outcome, then the outcomes in words."""
-    table = convergence_table(short, converged) if table is None else table
-    lines = [f"- 15 epochs (`{SHORT_PROFILE}`): {_ordering_line(ordering(short))}",
-             f"- converged (`{CONVERGED_PROFILE}`, 50 epochs): {_ordering_line(ordering(converged))}",
+def orderings(short: dict, converged: dict) -> pd.DataFrame:
+    """Both folders' orderings in one table (what summary/convergence_ordering.csv
+    holds): profile, rank, variant, mean test %, seeds."""
+    parts = [ordering(results).assign(profile=name)
+             for name, results in ((SHORT_PROFILE, short), (CONVERGED_PROFILE, converged))]
+    df = pd.concat(parts, ignore_index=True)
+    return df[["profile", "rank", "variant", "mean test %", "seeds"]]
+
+
+def convergence_section(orders: pd.DataFrame, table: pd.DataFrame) -> str:
+    """The side-by-side text from the two tables the summary writes
+    (`orderings`, `convergence_table`): both orderings, one row per claim with
+    its outcome, the outcomes counted.  The summary and the README both show it."""
+    def line(profile):
+        mine = orders[orders["profile"] == profile].sort_values("rank")
+        return _ordering_line(mine)
+
+    lines = [f"- 15 epochs (`{SHORT_PROFILE}`): {line(SHORT_PROFILE)}",
+             f"- converged (`{CONVERGED_PROFILE}`, 50 epochs): {line(CONVERGED_PROFILE)}",
              ""]
     if table.empty:
         lines.append("No claim has complete runs of both its networks in both folders yet.")
@@ -163,6 +183,12 @@ def convergence_markdown(short: dict, converged: dict, table: pd.DataFrame | Non
     lines += ["", "Of " + f"{len(table)} claims: " + ", ".join(
         f"{int(counts[k])} {k}" for k in OUTCOMES if k in counts) + "."]
     return "\n".join(lines)
+
+
+def convergence_markdown(short: dict, converged: dict, table: pd.DataFrame | None = None) -> str:
+    """`convergence_section` of two folders' results."""
+    table = convergence_table(short, converged) if table is None else table
+    return convergence_section(orderings(short, converged), table)
 
 
 def counterpart_dir(results_dir) -> Path | None:

@@ -383,13 +383,15 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
     short_dir = cv.counterpart_dir(results_dir)
     if short_dir is not None:  # converged runs: set their claims beside the 15-epoch ones
         short = load_results(short_dir)
-        conv = cv.convergence_table(short, all_results)
+        conv, orders = cv.convergence_table(short, all_results), cv.orderings(short, all_results)
         written.append(atomic_write_text(out / "convergence.csv", csv_text(conv, index=False)))
+        written.append(atomic_write_text(out / "convergence_ordering.csv",
+                                         csv_text(orders, index=False)))
         convergence_text = "\n".join([
             "## 15 epochs against convergence", "",
             f"The same claims tested in the 15-epoch runs of `{shown_path(short_dir)}` and in "
             "these converged ones (each folder its own family of tests; differences b - a in pp, "
-            "mean over seeds):", "", cv.convergence_markdown(short, all_results, conv)])
+            "mean over seeds):", "", cv.convergence_section(orders, conv)])
     # the headline: each gpc network against the MobileNets it could replace
     rows = headline.headline_rows(tests, contrasts if ablation else None, budget_table)
     if len(rows):
