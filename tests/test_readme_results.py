@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpc_support.report.results import VARIANTS, load_results
+from gpc_support.report import readme_sections
 from gpc_support.report.summary_text import write_summary
 from tests.reporting_fixtures import make_run
 
@@ -187,9 +188,9 @@ def test_ablation_section_from_the_summary(summarised):
 
 def test_renderer_refuses_holds_for_a_claim_not_resolved(summarised):
     line = "gpc64 - gpc32: +0.18 pp, holds (95% interval over seeds and test images ...)"
-    assert render.checked_statements([line], ["holds"]) == [line]
+    assert readme_sections.checked_statements([line], ["holds"]) == [line]
     with pytest.raises(render.RenderError, match="says 'holds' where the verdict is 'not resolved'"):
-        render.checked_statements([line], ["not resolved"])
+        readme_sections.checked_statements([line], ["not resolved"])
     # a pairs.csv whose verdict contradicts its Holm-adjusted p-value is refused
     import pandas as pd
 

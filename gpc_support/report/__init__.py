@@ -11,7 +11,9 @@
 - `gpc_support.report.ablation`: the ablation's table, contrasts and figure;
 - `gpc_support.report.fair_baseline`: gpc networks against thinner MobileNets at equal budget;
 - `gpc_support.report.convergence`: the 15-epoch claims beside the converged (paper32) ones;
-- `gpc_support.report.published_values`: the report's Table 6.1 and the authors' accuracies.
+- `gpc_support.report.published_values`: the report's Table 6.1 and the authors' accuracies;
+- `gpc_support.report.readme_sections`: the README's and docs/' generated sections, from the
+  summary's CSVs (`render_answer`, ...; scripts/render_readme_results.py writes them).
 
 Nothing here imports Keras or TensorFlow (`gpc_support.report.architecture_counts` does, for
 the architecture counts).
