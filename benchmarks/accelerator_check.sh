@@ -15,7 +15,8 @@
 # (torch works the same way).  Results go to $CHECK_OUT (default
 # ./accelerator_check_out): device.json, bench.json, variants/*.json,
 # summary.json, summary.txt, check.log.  Sizes and inputs are set by the
-# CHECK_* variables listed in benchmarks/accelerator_check.py.
+# CHECK_* variables listed in benchmarks/accelerator_check.py (whose parts
+# are the package benchmarks/accelerator/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -14,7 +14,9 @@
 #   .whl/data/cifar10-jpeg.tar.gz the CIFAR-10 JPEG copy (train/ and test/
 #                                 class folders), copied as it is.
 # and checks that the whole folder stays under 64 MiB.  Then copy the project
-# folder (with .whl/) to the node and run benchmarks/accelerator_check.sh there.
+# folder (with .whl/; the check runs from benchmarks/accelerator_check.py, its
+# package benchmarks/accelerator/ and gpc_support/) to the node and run
+# benchmarks/accelerator_check.sh there.
 #
 # Environment: PYTHON (default python3) runs pip; BUNDLE_PYTHON_VERSION
 # (default 3.12) is the node's Python.

@@ -27,16 +27,16 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "accelerator_check.py"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")
+# the check's package, benchmarks/accelerator/, imported as the script imports it
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def load_check():
-    spec = importlib.util.spec_from_file_location(
-        "accelerator_check", ROOT / "benchmarks" / "accelerator_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from accelerator import bundle, results  # noqa: E402
+from accelerator import settings as config  # noqa: E402
+from accelerator import summary as report  # noqa: E402
 
 
 def write_jpeg_archive(path, per_class_train=3, per_class_test=2, seed=0):
@@ -59,46 +59,60 @@ def write_jpeg_archive(path, per_class_train=3, per_class_test=2, seed=0):
 
 
 def test_settings_name_the_bad_variable(monkeypatch):
-    check = load_check()
     for name, value, words in (("CHECK_EPOCHS", "1", "CHECK_EPOCHS must be an integer >= 2"),
                                ("CHECK_BATCH", "x", "CHECK_BATCH must be an integer"),
                                ("CHECK_VARIANTS", "gpc17", "CHECK_VARIANTS must be"),
                                ("CHECK_PRECISION", "half", "CHECK_PRECISION must be"),
                                ("CHECK_BENCH_SIZES", "224", "CHECK_BENCH_SIZES must be")):
         monkeypatch.setenv(name, value)
-        with pytest.raises(check.CheckError, match=words):
-            check.settings()
+        with pytest.raises(config.CheckError, match=words):
+            config.settings()
         monkeypatch.delenv(name)
-    assert check.settings()["variants"] == list(check.ALL_VARIANTS)
+    assert config.settings()["variants"] == list(config.ALL_VARIANTS)
 
 
 def test_missing_package_comes_from_its_wheel_or_is_named(tmp_path, monkeypatch):
-    check = load_check()
     wheels = tmp_path / "whl"
     wheels.mkdir()
     with zipfile.ZipFile(wheels / "gpc_fake_pkg-1.0-py3-none-any.whl", "w") as z:
         z.writestr("gpc_fake_pkg/__init__.py", "VALUE = 7\n")
-    monkeypatch.setattr(check, "NEEDED", (("gpc_fake_pkg", "gpc_fake_pkg"), ("numpy", "numpy")))
+    monkeypatch.setattr(bundle, "NEEDED", (("gpc_fake_pkg", "gpc_fake_pkg"), ("numpy", "numpy")))
     site = tmp_path / "site"
-    done = check.unpack_missing_wheels(wheels, site)
+    done = bundle.unpack_missing_wheels(wheels, site)
     assert done == {"gpc_fake_pkg": "gpc_fake_pkg-1.0-py3-none-any.whl", "numpy": "present"}
     assert (site / "gpc_fake_pkg" / "__init__.py").read_text() == "VALUE = 7\n"
-    monkeypatch.setattr(check, "NEEDED", (("gpc_other_fake", "gpc_other_fake"),))
-    with pytest.raises(check.CheckError, match="CHECK_WHEELS: .* no wheel for gpc_other_fake"):
-        check.unpack_missing_wheels(wheels, site)
+    monkeypatch.setattr(bundle, "NEEDED", (("gpc_other_fake", "gpc_other_fake"),))
+    with pytest.raises(config.CheckError, match="CHECK_WHEELS: .* no wheel for gpc_other_fake"):
+        bundle.unpack_missing_wheels(wheels, site)
 
 
 def test_data_subset_from_the_archive(tmp_path):
-    check = load_check()
     archive = write_jpeg_archive(tmp_path / "c.tar.gz", per_class_train=3, per_class_test=2)
-    dest = check.unpack_data(archive, tmp_path / "d", train_images=20, test_images=10)
+    dest = bundle.unpack_data(archive, tmp_path / "d", train_images=20, test_images=10)
     assert sorted(p.name for p in (dest / "train").iterdir()) == sorted(CLASSES)
     assert all(len(list((dest / "train" / c).iterdir())) == 2 for c in CLASSES)
     assert all(len(list((dest / "test" / c).iterdir())) == 1 for c in CLASSES)
-    with pytest.raises(check.CheckError, match="CHECK_DATA: .* fewer than the 4 needed"):
-        check.unpack_data(archive, tmp_path / "e", train_images=40, test_images=10)
-    with pytest.raises(check.CheckError, match="CHECK_DATA: .* is neither"):
-        check.unpack_data(tmp_path / "absent.tar.gz", tmp_path / "f", 20, 10)
+    with pytest.raises(config.CheckError, match="CHECK_DATA: .* fewer than the 4 needed"):
+        bundle.unpack_data(archive, tmp_path / "e", train_images=40, test_images=10)
+    with pytest.raises(config.CheckError, match="CHECK_DATA: .* is neither"):
+        bundle.unpack_data(tmp_path / "absent.tar.gz", tmp_path / "f", 20, 10)
+
+
+def test_loading_the_check_imports_no_keras(tmp_path):
+    """The driver's process loads the entry script and its package before any
+    wheel is unpacked: none of it may import keras, a backend or gpc_support."""
+    code = ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('accelerator_check', {str(SCRIPT)!r})\n"
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+            "import accelerator.bundle, accelerator.driver, accelerator.results\n"
+            "import accelerator.settings, accelerator.steps, accelerator.summary\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('keras', 'tensorflow', 'jax', 'torch', 'gpc_support')))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_bad_data_path_stops_the_script_with_a_clear_error(tmp_path):
@@ -136,8 +150,7 @@ def test_device_record_and_memory_reading_under_jax(tmp_path):
     devices and versions; the memory reading names why a CPU has none."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])}
-    script = ROOT / "benchmarks" / "accelerator_check.py"
-    result = subprocess.run([sys.executable, str(script), "device", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, str(SCRIPT), "device", "--out", str(tmp_path)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     device = json.loads((tmp_path / "device.json").read_text())
@@ -145,7 +158,9 @@ def test_device_record_and_memory_reading_under_jax(tmp_path):
     assert device["jax"] and device["default_backend"] == "cpu"
     assert device["devices"] and len(device["device_kinds"]) == len(device["devices"])
     reading = subprocess.run(
-        [sys.executable, "-c", "import json, accelerator_check as c; print(json.dumps(c.peak_device_memory()))"],
+        [sys.executable, "-c",
+         "import json; from accelerator.steps import peak_device_memory; "
+         "print(json.dumps(peak_device_memory()))"],
         env=env, capture_output=True, text=True, timeout=300)
     assert reading.returncode == 0, reading.stderr
     memory = json.loads(reading.stdout.strip().splitlines()[-1])
@@ -200,37 +215,35 @@ def assert_tiny_check_output(out, backend):
 
 
 def test_authors_mode_settings(monkeypatch):
-    check = load_check()
     monkeypatch.setenv("CHECK_MODE", "authors")
-    cfg = check.settings()
+    cfg = config.settings()
     assert (cfg["variants"], cfg["train_images"], cfg["test_images"], cfg["epochs"]) == \
         (["mobilenet", "gpc16"], None, 1000, 3)
     assert cfg["skip_bench"] and cfg["image_size"] == 224 and cfg["batch"] == 64
     monkeypatch.setenv("CHECK_VARIANTS", "gpc32")   # the authors' log has no gpc32
-    with pytest.raises(check.CheckError, match="CHECK_VARIANTS must be a comma-separated list "
-                                               "of mobilenet, gpc16"):
-        check.settings()
+    with pytest.raises(config.CheckError, match="CHECK_VARIANTS must be a comma-separated list "
+                                                "of mobilenet, gpc16"):
+        config.settings()
     monkeypatch.setenv("CHECK_MODE", "compare")
-    with pytest.raises(check.CheckError, match="CHECK_MODE must be one of timing, authors"):
-        check.settings()
+    with pytest.raises(config.CheckError, match="CHECK_MODE must be one of timing, authors"):
+        config.settings()
 
 
 def test_authors_comparison_rows():
-    check = load_check()
     history = [{"epoch": e, "lr": 0.001 * e, "seconds": 10.0, "loss": loss, "accuracy": acc,
                 "val_loss": 2.0, "val_accuracy": 0.2}
                for e, loss, acc in ((1, 1.9, 0.30), (2, 1.5, 0.45), (3, 1.2, 0.60), (4, 1.0, 0.7))]
     metrics = {"optimizer": "rmsprop-keras2", "profile": {"split": "authors"},
                "train_images": 45000, "val_images": 5000, "test_images": 1000}
     cfg = {"image_size": 224, "batch": 64, "precision": "float32"}
-    r = check.compare_with_authors("gpc16", history, metrics, cfg)
+    r = results.compare_with_authors("gpc16", history, metrics, cfg)
     rows = r["epochs"]
     assert [e["authors_loss"] for e in rows] == [1.829, 1.578, 1.359, None]
     assert [e["authors_accuracy"] for e in rows] == [0.320, 0.429, 0.515, None]
     assert rows[0]["loss_difference"] == pytest.approx(1.9 - 1.829)
     assert rows[2]["accuracy_points_difference"] == pytest.approx(100 * (0.60 - 0.515))
     assert rows[3]["loss_difference"] is None and rows[3]["accuracy_points_difference"] is None
-    lines = check.authors_lines("gpc16", r)
+    lines = report.authors_lines("gpc16", r)
     assert lines[2].split() == ["1", "1.900", "1.829", "30.0%", "32.0%", "10.0"]
     assert lines[5].split() == ["4", "1.000", "-", "70.0%", "-", "10.0"]
 
@@ -253,14 +266,13 @@ def test_authors_mode_runs_end_to_end_on_the_cpu(tmp_path):
     log = (out / "check.log").read_text() if (out / "check.log").exists() else ""
     assert result.returncode == 0, result.stdout + result.stderr + log[-4000:]
     print(result.stdout)
-    check = load_check()
     for variant in ("mobilenet", "gpc16"):
         r = json.loads((out / "variants" / f"{variant}.json").read_text())
         assert (r["optimizer"], r["split"]) == ("rmsprop-keras2", "authors")
         assert (r["train_images"], r["val_images"], r["test_images"]) == (90, 10, 10)
         assert [e["epoch"] for e in r["epochs"]] == [1, 2]
         assert [e["authors_loss"] for e in r["epochs"]] == \
-            list(check.AUTHORS_LOG[variant]["loss"][:2])
+            list(config.AUTHORS_LOG[variant]["loss"][:2])
         assert all(math.isfinite(e["loss"]) and 0 <= e["accuracy"] <= 1 for e in r["epochs"])
         history = json.loads((out / "runs" / variant / "metrics.json").read_text())
         assert history["profile"]["name"] == "paper" and history["epochs"] == 2
