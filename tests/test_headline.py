@@ -95,6 +95,13 @@ def test_thinner_mobilenet_sentences_give_each_budget_and_its_verdicts():
     # one family behind everywhere is said so
     budget.loc[budget["family"] == "mobilenet", "diff pp (gpc - family)"] *= -1
     assert "at the same parameters behind, -9.00 to -7.00 pp" in answer_sentences(rows, budget)[3]
+    # both signs: no direction for the span, only where the difference holds
+    budget.loc[(budget["family"] == "mobilenet") & (budget["gpc"] == "gpc16"),
+               "diff pp (gpc - family)"] *= -1
+    line = answer_sentences(rows, budget)[3]
+    assert ("at the same parameters -7.00 to +9.00 pp (ahead where it holds: holds for gpc16; "
+            "gpc32 one seed so far)") in line
+    assert "ahead," not in line and "behind," not in line
 
 
 def test_figure_marks_verdicts_by_fill():

@@ -155,9 +155,15 @@ def _thinner_sentence(budget: pd.DataFrame, family: str, name: str) -> str | Non
         rows = mine[mine["budget"] == what]
         if rows.empty:
             continue
-        ahead = ("ahead" if (rows[diff] > 0).all() else
-                 "behind" if (rows[diff] < 0).all() else "on both sides")
-        parts.append(f"at the same {what} {ahead}, {_span(rows[diff])} pp ({_status(rows)})")
+        if (rows[diff] > 0).all() or (rows[diff] < 0).all():
+            ahead = "ahead" if (rows[diff] > 0).all() else "behind"
+            parts.append(f"at the same {what} {ahead}, {_span(rows[diff])} pp ({_status(rows)})")
+            continue
+        # differences of both signs: the direction is only worth saying where it holds
+        held = rows[rows["verdict"] == HOLDS][diff]
+        where = ("ahead where it holds: " if len(held) and (held > 0).all() else
+                 "behind where it holds: " if len(held) and (held < 0).all() else "")
+        parts.append(f"at the same {what} {_span(rows[diff])} pp ({where}{_status(rows)})")
     if not parts:
         return None
     return (f"Against {name} made thinner instead (the width multiplier), the gpc networks are "
