@@ -130,15 +130,7 @@ def variant_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
         return TimedValidation()
 
     training._validation_hooks = timed_hooks
-    overrides = {"train_limit": cfg["train_images"], "test_limit": cfg["test_images"],
-                 "epochs": cfg["epochs"], "image_size": cfg["image_size"],
-                 "batch_size": cfg["batch"]}
-    start = time.perf_counter()
-    metrics = training.train_variant(variant, "paper", data_dir=str(data_dir), out_dir=run_dir,
-                                     overrides=overrides, force=True, verbose=2,
-                                     precision=cfg["precision"])
-    wall = time.perf_counter() - start
-    history = training.read_history(run_dir / "history.csv")
+    metrics, history, wall = _short_paper_run(variant, data_dir, run_dir, cfg)
     result = summarise_run(variant, history, val_seconds, metrics, cfg)
     result["wall_seconds"] = wall
     result.update(peak_device_memory())
@@ -146,10 +138,9 @@ def variant_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
     print(json.dumps(result, indent=1))
 
 
-def authors_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
-                 cfg: dict) -> None:
-    """The paper profile's first epochs on the training set; each epoch's
-    training loss and accuracy beside the authors' logged ones."""
+def _short_paper_run(variant: str, data_dir: Path, run_dir: Path, cfg: dict):
+    """The paper profile with the check's sizes, from scratch: (metrics, the
+    history's rows, wall seconds)."""
     from gpc_support.train import engine as training
 
     overrides = {"train_limit": cfg["train_images"], "test_limit": cfg["test_images"],
@@ -159,8 +150,16 @@ def authors_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
     metrics = training.train_variant(variant, "paper", data_dir=str(data_dir), out_dir=run_dir,
                                      overrides=overrides, force=True, verbose=2,
                                      precision=cfg["precision"])
-    history = training.read_history(run_dir / "history.csv")
+    wall = time.perf_counter() - start
+    return metrics, training.read_history(run_dir / "history.csv"), wall
+
+
+def authors_step(variant: str, data_dir: Path, run_dir: Path, result_path: Path,
+                 cfg: dict) -> None:
+    """The paper profile's first epochs on the training set; each epoch's
+    training loss and accuracy beside the authors' logged ones."""
+    metrics, history, wall = _short_paper_run(variant, data_dir, run_dir, cfg)
     result = compare_with_authors(variant, history, metrics, cfg)
-    result["wall_seconds"] = time.perf_counter() - start
+    result["wall_seconds"] = wall
     write_json(result_path, result)
     print(json.dumps(result, indent=1))
