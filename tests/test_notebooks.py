@@ -177,6 +177,32 @@ def _execute(notebook, output, parameters, kernel_name):
     return nbformat.read(output, as_version=4)
 
 
+def test_executed_kernels_log_only_critical_lines(tmp_path, kernel_name):
+    """The kernels a batch starts keep their own log quiet below CRITICAL
+    (a kernel interrupted at shutdown would log an ERROR after a notebook
+    that ran to the end); a kernel that is not ipykernel gets no option."""
+    from gpc_support.run import notebooks
+
+    notebook = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"name": kernel_name, "language": "python", "display_name": "Python 3"}})
+    notebook.cells = [nbformat.v4.new_code_cell("x = 0", metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell(
+                          "from ipykernel.kernelapp import IPKernelApp\n"
+                          "print('level', IPKernelApp.instance().log_level)")]
+    nbformat.write(notebook, tmp_path / "in.ipynb")
+    notebooks.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", {"x": 1},
+                               kernel_name=kernel_name)
+    printed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].outputs[0].text
+    assert printed.strip() == "level 50"
+    other = Path(os.environ["JUPYTER_PATH"]) / "kernels" / "otherlang"
+    other.mkdir(parents=True)
+    (other / "kernel.json").write_text(json.dumps({
+        "argv": ["otherlang-kernel", "{connection_file}"], "display_name": "Other",
+        "language": "other"}))
+    assert notebooks._kernel_arguments("otherlang") == []
+    assert notebooks._kernel_arguments("no-such-kernel") == []
+
+
 def _outputs(cell):
     return cell.get("outputs", [])
 

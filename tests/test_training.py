@@ -358,5 +358,36 @@ def test_cpu_and_quick_profiles_are_exactly_their_table():
     # every field, the schedule included (a changed decay or warm-up is a changed study)
     from gpc_support.train.profiles import PROFILES
 
-    assert dataclasses.asdict(PROFILES['cpu']) == {'name': 'cpu', 'image_size': 32, 'batch_size': 64, 'epochs': 15, 'train_limit': None, 'test_limit': None, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 2, 'lr_decay': 0.85, 'lr_cycle': 15}
-    assert dataclasses.asdict(PROFILES['quick']) == {'name': 'quick', 'image_size': 32, 'batch_size': 64, 'epochs': 3, 'train_limit': 8000, 'test_limit': 2000, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 1, 'lr_decay': 0.5, 'lr_cycle': 3}
+    assert dataclasses.asdict(PROFILES['cpu']) == {'name': 'cpu', 'image_size': 32, 'batch_size': 64, 'epochs': 15, 'train_limit': None, 'test_limit': None, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 2, 'lr_decay': 0.85, 'lr_cycle': 15, 'graph_optimizer': True}
+    assert dataclasses.asdict(PROFILES['quick']) == {'name': 'quick', 'image_size': 32, 'batch_size': 64, 'epochs': 3, 'train_limit': 8000, 'test_limit': 2000, 'validation_fraction': 0.1, 'augment': 'light', 'optimizer': 'rmsprop-keras3', 'split': 'random', 'augment_validation': False, 'bn_recalibration': 50, 'lr_base': 0.001, 'lr_peak': 0.002, 'lr_warmup': 1, 'lr_decay': 0.5, 'lr_cycle': 3, 'graph_optimizer': True}
+
+
+def test_only_smoke_trains_without_the_graph_optimizer_and_it_is_restored(
+        monkeypatch, tmp_path, cifar_batches_dir):
+    """Grappler is off while a smoke run trains (its steps are too few to repay
+    it), on for every profile that trains for real, and as it was afterwards;
+    a run recorded before the field existed reads as optimised."""
+    import tensorflow as tf
+
+    from gpc_support.train import engine
+    from gpc_support.train.profiles import profile_from_record
+
+    assert {name: p.graph_optimizer for name, p in PROFILES.items()} == {
+        "paper": True, "paper32": True, "cpu": True, "quick": True, "smoke": False}
+    assert profile_from_record({"name": "cpu"})["graph_optimizer"] is True
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer"))
+        return {}
+
+    monkeypatch.setattr(engine, "_train_claimed", record)
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    for profile, run in (("smoke", "a"), ("quick", "b")):
+        train_variant(16, profile, data_dir=str(cifar_batches_dir), out_dir=tmp_path / run,
+                      verbose=0)
+        assert tf.config.optimizer.get_experimental_options().get(
+            "disable_meta_optimizer", False) == before
+    assert seen[0] is True and not seen[1]
+    with pytest.raises(ProfileError, match="graph_optimizer must be True or False"):
+        get_profile("smoke", graph_optimizer="no")

@@ -20,12 +20,29 @@ __all__ = ["settle_notebook", "execute_notebook", "path_anchors", "scrub_paths",
            "remove_stale_partials"]
 
 
+def _kernel_arguments(kernel_name: str) -> list[str]:
+    """Extra command-line arguments for an IPython kernel: its own log quiet
+    below CRITICAL.  jupyter_client interrupts (SIGINT) every kernel it shuts
+    down; a kernel caught inside a message handler then logs "ERROR |
+    KeyboardInterrupt caught in kernel." after a notebook that ran to the end.
+    Errors in the notebook's cells are not in that log: they stop papermill.
+    Other kernels get nothing (they may not know the option)."""
+    from jupyter_client.kernelspec import NoSuchKernel, get_kernel_spec
+
+    try:
+        argv = get_kernel_spec(kernel_name).argv
+    except NoSuchKernel:
+        return []   # papermill says so, naming the kernel
+    return ["--IPKernelApp.log_level=CRITICAL"] if "ipykernel" in " ".join(argv) else []
+
+
 def execute_notebook(notebook: Path, output: Path, parameters: dict,
                      kernel_name: str | None = None) -> None:
     """Run a notebook with papermill into `output`, replacing it only at the end
     and only with a whole notebook; papermill's error propagates unchanged."""
     import papermill
 
+    kernel_name = kernel_name or os.environ.get("GPC_KERNEL", "python3")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = temporary_path(output, ".partial.ipynb")
@@ -33,8 +50,8 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict,
     try:
         papermill.execute_notebook(
             str(notebook), str(partial), parameters=parameters,
-            kernel_name=kernel_name or os.environ.get("GPC_KERNEL", "python3"),
-            cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
+            kernel_name=kernel_name, cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
+            extra_arguments=_kernel_arguments(kernel_name),
         )
     except OSError as err:
         if getattr(err, "errno", None) is not None:

@@ -82,6 +82,7 @@ the folder is next used).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import time
@@ -112,6 +113,28 @@ def _set_precision(precision: str) -> None:
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16" if precision == "mixed" else "float32")
+
+
+@contextlib.contextmanager
+def _graph_optimizer(on: bool):
+    """TensorFlow's graph optimizer (Grappler) on or off for the steps first
+    run inside the block (`Profile.graph_optimizer`), then as it was: the
+    setting is global to the process, and a notebook or test may train more
+    than once.  Other backends have no such pass; nothing to do there."""
+    import keras
+
+    if on or keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options(
+            {"disable_meta_optimizer": before.get("disable_meta_optimizer", False)})
 
 
 def build_training_model(channels, profile: Profile, seed: int):
@@ -297,8 +320,9 @@ def train_variant(
             move_run(out_dir, previous)
         try:
             claim_folder(out_dir, config)
-            return _train_claimed(out_dir, channels, profile, data_dir, seed, precision, verbose,
-                                  data, previous, say)
+            with _graph_optimizer(profile.graph_optimizer):
+                return _train_claimed(out_dir, channels, profile, data_dir, seed, precision,
+                                      verbose, data, previous, say)
         except BaseException:
             if previous is not None and previous.is_dir() and committed_epochs(out_dir) < 1:
                 remove_run_files(out_dir)

@@ -40,6 +40,10 @@ through.  The smoke profile (tests only) keeps the paper's setting so the
 tests exercise it.  All of them apply it as the authors' generator did: one
 bilinear affine map with nearest fill, then the flip (`augment.RandomAffine`).
 
+The smoke profile also turns TensorFlow's graph optimizer off
+(`graph_optimizer`): its runs are a few dozen steps, too few to repay the
+optimisation of the training graph (about 10 s of CPU per process).
+
 The cpu profile decays by x0.85 per epoch after its peak (the report's own
 factor): with x0.75 every variant was under-trained (an earlier session
 measured MobileNet 71.03% -> 73.70% and gpc16 72.04% -> 74.56% test accuracy
@@ -107,6 +111,12 @@ class Profile:
     lr_warmup: int = 7
     lr_decay: float = 0.85
     lr_cycle: int = 25
+    # TensorFlow's graph optimizer (Grappler) on each compiled step before its
+    # first run.  Off only for smoke (the tests' profile): its runs take a few
+    # dozen steps, and optimising the training graph costs about 10 s of CPU
+    # per process, a quarter of a smoke run, for steps it makes ~20% faster.
+    # The default is what runs recorded without the field did.
+    graph_optimizer: bool = True
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -127,7 +137,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", image_size=32, batch_size=16, epochs=2,
                      train_limit=160, test_limit=40,
                      lr_warmup=1, lr_decay=0.5, lr_cycle=2, bn_recalibration=4,
-                     optimizer="rmsprop-keras2"),
+                     optimizer="rmsprop-keras2", graph_optimizer=False),
 }
 
 # the names `optimizers.make_optimizer` implements (kept here without importing Keras)
@@ -187,6 +197,8 @@ def _validate(p: Profile) -> None:
     if not _is_int(p.bn_recalibration) or p.bn_recalibration < 0:
         raise ProfileError(
             f"bn_recalibration must be a non-negative integer, got {p.bn_recalibration!r}")
+    if not isinstance(p.graph_optimizer, bool):
+        raise ProfileError(f"graph_optimizer must be True or False, got {p.graph_optimizer!r}")
     if not isinstance(p.augment_validation, bool):
         raise ProfileError(
             f"augment_validation must be True or False, got {p.augment_validation!r}")
