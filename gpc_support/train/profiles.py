@@ -40,9 +40,10 @@ through.  The smoke profile (tests only) keeps the paper's setting so the
 tests exercise it.  All of them apply it as the authors' generator did: one
 bilinear affine map with nearest fill, then the flip (`augment.RandomAffine`).
 
-The smoke profile also turns TensorFlow's graph optimizer off
+The smoke profile also turns TensorFlow's graph optimizer (Grappler) off
 (`graph_optimizer`): its runs are a few dozen steps, too few to repay the
-optimisation of the training graph (about 10 s of CPU per process).
+optimisation of the training graph (about 10 s of CPU per process, a
+quarter of a smoke run, for steps it makes ~20% faster).
 
 The cpu profile decays by x0.85 per epoch after its peak (the report's own
 factor): with x0.75 every variant was under-trained (an earlier session
@@ -111,10 +112,7 @@ class Profile:
     lr_warmup: int = 7
     lr_decay: float = 0.85
     lr_cycle: int = 25
-    # TensorFlow's graph optimizer (Grappler) on each compiled step before its
-    # first run.  Off only for smoke (the tests' profile): its runs take a few
-    # dozen steps, and optimising the training graph costs about 10 s of CPU
-    # per process, a quarter of a smoke run, for steps it makes ~20% faster.
+    # TensorFlow's graph optimizer (Grappler); off only for smoke (module doc).
     # The default is what runs recorded without the field did.
     graph_optimizer: bool = True
 
