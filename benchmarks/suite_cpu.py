@@ -40,6 +40,11 @@ def _cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+def _append(log: str, record: dict) -> None:
+    with open(log, "a", encoding="utf-8") as f:  # one short line: appends from two workers stay whole
+        f.write(json.dumps(record) + "\n")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     log = os.environ.get("SUITE_CPU_LOG")
@@ -54,8 +59,7 @@ def pytest_runtest_protocol(item, nextitem):
               "cpu_self": round(own_after - own, 3),
               "cpu_children": round(children_after - children, 3),
               "worker": os.environ.get("PYTEST_XDIST_WORKER", "main")}
-    with open(log, "a", encoding="utf-8") as f:  # one short line: appends from two workers stay whole
-        f.write(json.dumps(record) + "\n")
+    _append(log, record)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -63,10 +67,8 @@ def pytest_sessionfinish(session, exitstatus):
     log = os.environ.get("SUITE_CPU_LOG")
     if log:
         own, children = _cpu()
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"process": os.environ.get("PYTEST_XDIST_WORKER", "main"),
-                                "cpu_self": round(own, 3),
-                                "cpu_children": round(children, 3)}) + "\n")
+        _append(log, {"process": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+                      "cpu_self": round(own, 3), "cpu_children": round(children, 3)})
 
 
 def _read(paths) -> tuple[list[dict], list[dict]]:
