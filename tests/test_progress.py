@@ -1,16 +1,12 @@
 """What a person watches during a batch: the progress lines of run_all.sh
 (gpc_support.run.progress) and the TensorBoard scalars of each run
 (gpc_support.train.tensorboard_log), one per epoch and tag across kills and
-resumes."""
+resumes (a real SIGKILL and resume: test_run_all's kill test)."""
 
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +14,6 @@ from gpc_support.run.progress import BatchProgress, format_duration
 from gpc_support.train.tensorboard_log import TAGS, ScalarLog, open_scalar_log, read_scalars
 from gpc_support.train.engine import HISTORY_FIELDS, read_history
 
-ROOT = Path(__file__).resolve().parent.parent
 SMOKE_EPOCHS = 2  # the smoke profile's
 
 
@@ -210,47 +205,3 @@ def test_other_backends_skip_tensorboard_with_one_line(tmp_path, monkeypatch):
     assert open_scalar_log(tmp_path, [], said.append) is None
     assert len(said) == 1 and "TensorBoard logs: skipped" in said[0] and "jax" in said[0]
     assert not (tmp_path / "tensorboard").exists()
-
-
-TRAIN_SCRIPT = """
-import sys
-sys.path.insert(0, {root!r})
-from gpc_support.train.engine import train_variant
-train_variant(16, "smoke", data_dir={data!r}, out_dir={out!r}, overrides={{"epochs": 3}},
-              verbose=2)
-"""
-
-
-def train_in_subprocess(out, data):
-    code = TRAIN_SCRIPT.format(root=str(ROOT), data=str(data), out=str(out))
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-c", code], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def state_epochs(out):
-    try:
-        return json.loads((out / "state.json").read_text())["epochs_done"]
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-def test_kill_and_resume_leave_one_scalar_per_epoch(tmp_path, cifar_batches_dir):
-    out = tmp_path / "run"
-    proc = train_in_subprocess(out, cifar_batches_dir)
-    deadline = time.time() + 600
-    # SIGKILL right after epoch 1's commit: before, during or after its scalars
-    while state_epochs(out) < 1:
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() < deadline, "epoch 1 never committed"
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    assert state_epochs(out) < 3
-    resumed = train_in_subprocess(out, cifar_batches_dir)
-    output, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, output
-    assert "resuming after epoch" in output
-    assert_one_per_epoch(out, 3)

@@ -50,14 +50,14 @@ def kill_tree(proc):
     proc.wait()
 
 
-def wait_for(predicate, proc, timeout=600):
+def wait_for(predicate, proc, timeout=600, poll=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
             return True
         if proc.poll() is not None:
             return False
-        time.sleep(0.05)
+        time.sleep(poll)
     raise AssertionError("timed out waiting")
 
 
@@ -153,9 +153,10 @@ def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_bat
     out = tmp_path / "killed"
     args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "16",
             "--out", out, "--epochs", "3")
-    # 1. kill while the variant is training (after its first epoch)
+    # 1. SIGKILL right after epoch 1's commit: before, during or after its
+    #    TensorBoard scalars are written (polled every 2 ms to land there)
     proc = start_run_all(*args)
-    reached = wait_for(lambda: epochs_done(out / "runs" / "gpc16") >= 1, proc)
+    reached = wait_for(lambda: epochs_done(out / "runs" / "gpc16") >= 1, proc, poll=0.002)
     kill_tree(proc)
     assert reached, proc.stdout.read()
     assert not (out / "runs" / "gpc16" / "seed0" / "metrics.json").exists()
@@ -169,6 +170,12 @@ def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_bat
     result = run_all(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     check_complete(out, variants=("gpc16",), epochs=3)
+    resumes = json.loads((out / "runs" / "gpc16" / "seed0" / "metrics.json").read_text())["resumes"]
+    assert len(resumes) == 1  # the second start resumed; the third found the run complete
+    # across the kill and the resume: one scalar per epoch and tag, equal to history.csv
+    from tests.test_progress import assert_one_per_epoch
+
+    assert_one_per_epoch(out / "runs" / "gpc16" / "seed0", 3)
 
 
 def test_failing_variant_stops_with_message_and_keeps_notebook(tmp_path, cifar_batches_dir):
