@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gpc_support.train.engine import read_history
+from tests.test_progress import SMOKE_EPOCHS, assert_one_per_epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ALL = ROOT / "run_all.sh"
@@ -115,8 +116,6 @@ def test_run_all_smoke_end_to_end(smoke_results):
 
 def test_run_all_prints_one_progress_line_per_epoch(smoke_results):
     """The progress lines (gpc_support.run.progress) of the end-to-end run above."""
-    from tests.test_progress import SMOKE_EPOCHS, assert_one_per_epoch
-
     out, result = smoke_results
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -173,8 +172,6 @@ def test_kill_during_training_and_during_summary_then_resume(tmp_path, cifar_bat
     resumes = json.loads((out / "runs" / "gpc16" / "seed0" / "metrics.json").read_text())["resumes"]
     assert len(resumes) == 1  # the second start resumed; the third found the run complete
     # across the kill and the resume: one scalar per epoch and tag, equal to history.csv
-    from tests.test_progress import assert_one_per_epoch
-
     assert_one_per_epoch(out / "runs" / "gpc16" / "seed0", 3)
 
 
