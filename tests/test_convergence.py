@@ -82,6 +82,25 @@ def test_weakened_when_a_held_gap_shrinks_into_the_noise(tmp_path):
     assert row["outcome"] == "weakened"
 
 
+def test_one_converged_seed_compares_signs_and_tests_nothing(tmp_path):
+    """Without the seeds' spread no converged claim holds or fails: a claim that
+    held at 15 epochs is not 'weakened' because one seed cannot be tested."""
+    short = folder(tmp_path, "cpu", SHORT)
+    runs = tmp_path / "paper32" / "runs"
+    for variant, accuracy in CONVERGED.items():
+        make_run(runs, variant, seed=0, correct=correct_mask(accuracy, 0, variant + "paper32"))
+    table = cv.convergence_table(short, load_results(tmp_path / "paper32")).set_index("claim")
+    assert (table["converged seeds"] == 1).all() and table["converged low pp"].isna().all()
+    assert table.loc["gpc16 - MobileNet", "outcome"] == "same sign, untested"             # +30 -> +15
+    assert table.loc["mobilenet-swish - MobileNet", "outcome"] == "opposite sign, untested"  # +20 -> -20
+    assert table.loc["gpc32 - gpc16", "outcome"] == "same sign, untested"                 # -20 -> -35
+    assert not table["outcome"].isin(["survived", "reversed", "weakened", "emerged", "open"]).any()
+    text = cv.convergence_section(cv.orderings(short, load_results(tmp_path / "paper32")),
+                                  table.reset_index())
+    assert cv.UNTESTED_NOTE in text and "(not resolved, one seed)" in text
+    assert cv.UNTESTED_NOTE not in cv.convergence_markdown(short, folder(tmp_path, "p", CONVERGED))
+
+
 def test_markdown_shows_both_orderings_and_every_claim(tmp_path):
     short, converged = folder(tmp_path, "cpu", SHORT), folder(tmp_path, "paper32", CONVERGED)
     text = cv.convergence_markdown(short, converged)
@@ -170,3 +189,28 @@ def test_outcome_of_covers_every_outcome():
     assert cv.outcome_of("holds", 2.0, "not resolved", 1.0) == "weakened"
     assert cv.outcome_of("not resolved", 0.1, "holds", 1.0) == "emerged"
     assert cv.outcome_of("not resolved", 0.1, "not resolved", -1.0) == "open"
+    # one converged seed: only the signs, whatever the verdicts say
+    assert cv.outcome_of("holds", 2.0, "not resolved", 1.0, converged_tested=False) \
+        == "same sign, untested"
+    assert cv.outcome_of("holds", 2.0, "not resolved", -1.0, converged_tested=False) \
+        == "opposite sign, untested"
+    assert cv.outcome_of("not resolved", -0.1, "holds", -1.0, converged_tested=False) \
+        == "same sign, untested"
+    assert cv.converged_tested(0.3) and not cv.converged_tested(float("nan"))
+
+
+def test_one_seed_section_renders_from_the_files_with_its_note(tmp_path):
+    """convergence.csv keeps an untested claim's missing interval: the README
+    rendering recomputes the same outcome from it and shows the note."""
+    from gpc_support.report import write_summary
+
+    render = _render_module()
+    folder(tmp_path, "cpu", SHORT)
+    runs = tmp_path / "paper32" / "runs"
+    for variant, accuracy in CONVERGED.items():
+        make_run(runs, variant, seed=0, correct=correct_mask(accuracy, 0, variant + "paper32"))
+    write_summary(load_results(tmp_path / "paper32"), tmp_path / "paper32")
+    section = render.render_convergence_section(tmp_path / "paper32", "results/paper32")
+    assert "| gpc16 - MobileNet | +30.00 (holds) | +15.00 (not resolved, one seed) | " \
+           "same sign, untested" in section
+    assert cv.UNTESTED_NOTE in section

@@ -12,7 +12,8 @@ The `cpu` profile stops after 15 epochs, mostly while still learning; the
   within them (`estimators.family_tests`);
 - `convergence_table(short, converged)`: one row per claim tested in both
   folders: the difference, interval and verdict in each, and the `outcome`
-  (`OUTCOMES`): whether the claim survived;
+  (`OUTCOMES`): whether the claim survived (with one converged seed, only
+  whether the sign did: nothing is tested without the seeds' spread);
 - `orderings(short, converged)`: both orderings in one table;
 - `convergence_section(orders, table)`: the section summary.md, the summary
   notebook and the README show, from those two tables (the README renders it
@@ -35,9 +36,9 @@ from .results import outcomes_by_seed, short_name
 from .tables import format_markdown
 
 __all__ = ["SHORT_PROFILE", "CONVERGED_PROFILE", "CONVERGENCE_VARIANTS", "CLAIMS", "OUTCOMES",
-           "ordering", "orderings", "claim_tests", "outcome_of", "convergence_table", "convergence_section",
-           "convergence_markdown",
-           "counterpart_dir"]
+           "UNTESTED_NOTE", "ordering", "orderings", "claim_tests", "outcome_of",
+           "converged_tested", "convergence_table", "convergence_section",
+           "convergence_markdown", "counterpart_dir"]
 
 SHORT_PROFILE, CONVERGED_PROFILE = "cpu", "paper32"
 # the networks paper32 trains: the report's baseline, the same with swish, three
@@ -60,7 +61,14 @@ OUTCOMES = {
     "weakened": "held at 15 epochs, not resolved at convergence",
     "emerged": "not resolved at 15 epochs, holds at convergence",
     "open": "not resolved in either",
+    # one seed at convergence: no interval that carries seed-to-seed variation,
+    # so nothing can hold or fail there; only the sign can be compared
+    "same sign, untested": "one seed at convergence, its difference has the 15-epoch sign",
+    "opposite sign, untested": "one seed at convergence, its difference has the opposite sign",
 }
+UNTESTED_NOTE = ("With one seed at convergence no claim can be tested there (the seeds' "
+                 "spread is unknown): an *untested* outcome says only whether that seed's "
+                 "difference has the 15-epoch sign.")
 
 
 def _mean_accuracy(runs) -> tuple[float, int]:
@@ -104,8 +112,15 @@ def claim_tests(results: dict, claims=CLAIMS, alpha: float = ALPHA) -> pd.DataFr
 
 
 def outcome_of(short_verdict: str, short_pp: float, converged_verdict: str,
-               converged_pp: float) -> str:
-    """The key of `OUTCOMES` that two verdicts and differences make."""
+               converged_pp: float, converged_tested: bool = True) -> str:
+    """The key of `OUTCOMES` that two verdicts and differences make.
+
+    `converged_tested`: whether the converged difference has an interval that
+    carries seed-to-seed variation (False with one seed and no other claim of
+    the family to pool the seed variance from): if not, only the signs count."""
+    if not converged_tested:
+        same = np.sign(short_pp) == np.sign(converged_pp)
+        return "same sign, untested" if same else "opposite sign, untested"
     held, holds = short_verdict == HOLDS, converged_verdict == HOLDS
     if held and holds:
         return "survived" if np.sign(short_pp) == np.sign(converged_pp) else "reversed"
@@ -131,11 +146,18 @@ def convergence_table(short: dict, converged: dict, claims=CLAIMS) -> pd.DataFra
                      "converged low pp": rc["seed_ci_low pp"], "converged high pp": rc["seed_ci_high pp"],
                      "converged verdict": rc["verdict"],
                      "outcome": outcome_of(rs["verdict"], rs["mean diff pp"],
-                                           rc["verdict"], rc["mean diff pp"])})
+                                           rc["verdict"], rc["mean diff pp"],
+                                           converged_tested(rc["seed_ci_low pp"]))})
     return pd.DataFrame(rows, columns=[
         "claim", "a", "b", "15 epochs pp", "15 epochs seeds", "15 epochs low pp",
         "15 epochs high pp", "15 epochs verdict", "converged pp", "converged seeds",
         "converged low pp", "converged high pp", "converged verdict", "outcome"])
+
+
+def converged_tested(low_pp) -> bool:
+    """Whether a converged difference was tested: it has an interval (its lower
+    end, as convergence.csv's "converged low pp" holds it, is a number)."""
+    return not pd.isna(low_pp)
 
 
 def _ordering_line(df: pd.DataFrame) -> str:
@@ -180,8 +202,10 @@ def convergence_section(orders: pd.DataFrame, table: pd.DataFrame) -> str:
     })
     lines.append(format_markdown(shown, list(shown.columns)))
     counts = table["outcome"].value_counts()
-    lines += ["", "Of " + f"{len(table)} claims: " + ", ".join(
+    lines += ["", f"Of {len(table)} claim{'s' if len(table) > 1 else ''}: " + ", ".join(
         f"{int(counts[k])} {k}" for k in OUTCOMES if k in counts) + "."]
+    if table["outcome"].str.endswith("untested").any():
+        lines += ["", UNTESTED_NOTE]
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from ..model.variants import short_name
 from .ablation import GROUP_INTROS, contrast_statements, extra_sections
 from .comparisons import pair_statements
-from .convergence import convergence_section, outcome_of
+from .convergence import convergence_section, converged_tested, outcome_of
 from .estimators import ALPHA, FAMILY_COLUMNS, HOLDS
 from .fair_baseline import FAIR_INTRO, FAMILY_LABELS, equal_budget_statements, equal_budget_table
 from .headline import answer_sentences, headline_rows
@@ -297,7 +297,8 @@ def render_convergence_section(results_dir, results_rel: str, docs_rel: str = "d
     table = _read(summary_dir, "convergence.csv")
     orders = _read(summary_dir, "convergence_ordering.csv")
     expected = [outcome_of(r["15 epochs verdict"], r["15 epochs pp"], r["converged verdict"],
-                           r["converged pp"]) for _, r in table.iterrows()]
+                           r["converged pp"], converged_tested(r["converged low pp"]))
+                for _, r in table.iterrows()]
     if list(table["outcome"]) != expected:
         raise RenderError(f"{results_rel}/summary/convergence.csv: an outcome disagrees with "
                           "its two verdicts: the table contradicts itself")
