@@ -30,6 +30,14 @@ CONVERGED = {"mobilenet": 0.80, "mobilenet-swish": 0.60, "gpc16": 0.95, "gpc32":
              "gpc128": 0.75, "mobilenet-swish-a0.5": 0.60}
 
 
+def one_seed_folder(tmp_path):
+    """results/paper32 with seed 0 only of each network, at CONVERGED's accuracies."""
+    runs = tmp_path / "paper32" / "runs"
+    for variant, accuracy in CONVERGED.items():
+        make_run(runs, variant, seed=0, correct=correct_mask(accuracy, 0, variant + "paper32"))
+    return load_results(tmp_path / "paper32")
+
+
 def test_ordering_ranks_by_the_mean_over_seeds(tmp_path):
     results = folder(tmp_path, "cpu", SHORT)
     df = cv.ordering(results)
@@ -85,18 +93,14 @@ def test_weakened_when_a_held_gap_shrinks_into_the_noise(tmp_path):
 def test_one_converged_seed_compares_signs_and_tests_nothing(tmp_path):
     """Without the seeds' spread no converged claim holds or fails: a claim that
     held at 15 epochs is not 'weakened' because one seed cannot be tested."""
-    short = folder(tmp_path, "cpu", SHORT)
-    runs = tmp_path / "paper32" / "runs"
-    for variant, accuracy in CONVERGED.items():
-        make_run(runs, variant, seed=0, correct=correct_mask(accuracy, 0, variant + "paper32"))
-    table = cv.convergence_table(short, load_results(tmp_path / "paper32")).set_index("claim")
+    short, converged = folder(tmp_path, "cpu", SHORT), one_seed_folder(tmp_path)
+    table = cv.convergence_table(short, converged).set_index("claim")
     assert (table["converged seeds"] == 1).all() and table["converged low pp"].isna().all()
     assert table.loc["gpc16 - MobileNet", "outcome"] == "same sign, untested"             # +30 -> +15
     assert table.loc["mobilenet-swish - MobileNet", "outcome"] == "opposite sign, untested"  # +20 -> -20
     assert table.loc["gpc32 - gpc16", "outcome"] == "same sign, untested"                 # -20 -> -35
     assert not table["outcome"].isin(["survived", "reversed", "weakened", "emerged", "open"]).any()
-    text = cv.convergence_section(cv.orderings(short, load_results(tmp_path / "paper32")),
-                                  table.reset_index())
+    text = cv.convergence_section(cv.orderings(short, converged), table.reset_index())
     assert cv.UNTESTED_NOTE in text and "(not resolved, one seed)" in text
     assert cv.UNTESTED_NOTE not in cv.convergence_markdown(short, folder(tmp_path, "p", CONVERGED))
 
@@ -206,10 +210,7 @@ def test_one_seed_section_renders_from_the_files_with_its_note(tmp_path):
 
     render = _render_module()
     folder(tmp_path, "cpu", SHORT)
-    runs = tmp_path / "paper32" / "runs"
-    for variant, accuracy in CONVERGED.items():
-        make_run(runs, variant, seed=0, correct=correct_mask(accuracy, 0, variant + "paper32"))
-    write_summary(load_results(tmp_path / "paper32"), tmp_path / "paper32")
+    write_summary(one_seed_folder(tmp_path), tmp_path / "paper32")
     section = render.render_convergence_section(tmp_path / "paper32", "results/paper32")
     assert "| gpc16 - MobileNet | +30.00 (holds) | +15.00 (not resolved, one seed) | " \
            "same sign, untested" in section
