@@ -181,6 +181,41 @@ def test_no_agreeing_point_refuses_naming_the_file(unfinished, damage, named):
     assert named in str(info.value) and "force=True" in str(info.value)
 
 
+def split_into_pieces(path, count):
+    """`path` as `count` pieces path.part-0 .. (as `split -b N -d -a 1` writes them)."""
+    data = path.read_bytes()
+    size = -(-len(data) // count)
+    for k in range(count):
+        path.with_name(f"{path.name}.part-{k}").write_bytes(data[k * size:(k + 1) * size])
+    path.unlink()
+    return data
+
+
+def test_checkpoint_in_pieces_is_joined_and_the_run_resumes(unfinished, uninterrupted,
+                                                             cifar_batches_dir):
+    ckpt = unfinished / "checkpoints" / "epoch_003.keras"
+    original = split_into_pieces(ckpt, 3)
+    said = []
+    state, history = load_state(unfinished, said.append)
+    assert state["epochs_done"] == EPOCHS and len(history) == EPOCHS
+    assert ckpt.read_bytes() == original  # byte for byte
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["epoch_003.keras"]
+    assert said == ["note: checkpoints/epoch_003.keras joined from its 3 pieces"]
+    train_variant(16, "smoke", data_dir=str(cifar_batches_dir), out_dir=unfinished,
+                  overrides={"epochs": EPOCHS}, verbose=0)
+    assert_same_run(uninterrupted, unfinished)
+
+
+def test_checkpoint_with_a_piece_missing_is_refused_naming_the_piece(unfinished):
+    ckpt = unfinished / "checkpoints" / "epoch_003.keras"
+    split_into_pieces(ckpt, 3)
+    (ckpt.parent / "epoch_003.keras.part-1").unlink()
+    with pytest.raises(RunError, match="cannot be resumed") as info:
+        load_state(unfinished, print)
+    assert "epoch_003.keras lies in pieces and piece(s) .part-1 are missing" in str(info.value)
+    assert not ckpt.exists() and (ckpt.parent / "epoch_003.keras.part-2").exists()
+
+
 def test_unreadable_state_is_rebuilt_from_checkpoint_and_history(unfinished):
     (unfinished / "state.json").write_text("{not json")
     said = []

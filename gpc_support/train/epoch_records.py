@@ -10,6 +10,10 @@ as `CHECKPOINT_MEMBER`), best-weights candidates promoted to
 state.json, history.csv and the checkpoints disagree (a kill in the middle
 of a commit, a damaged file), the newest epoch where a checkpoint and
 history.csv agree, said aloud, or a `RunError` naming the file.
+
+A checkpoint may lie in pieces, `epoch_NNN.keras.part-0`, `-1`, ... (a
+repository that takes no large file holds it so, e.g. `split -b 15M -d -a 1`);
+`load_state` joins the pieces into the whole file before it looks.
 """
 
 from __future__ import annotations
@@ -173,6 +177,45 @@ def fresh_state() -> dict:
             "training_seconds": 0.0, "best_pending": None, "resumes": []}
 
 
+PART_MARK = ".part-"  # epoch_NNN.keras.part-0, -1, ...: one checkpoint in pieces
+
+
+def join_checkpoint_parts(ckpt_dir: Path, say=print) -> list[str]:
+    """Join every checkpoint stored in pieces into its whole file (through a
+    temporary file, pieces removed once it is in place) and say so; returns
+    notes on pieces that cannot be joined (a piece missing), which stay."""
+    notes = []
+    if not ckpt_dir.is_dir():
+        return notes
+    for first in sorted(ckpt_dir.glob(f"epoch_*.keras{PART_MARK}0")):
+        whole = first.with_name(first.name[:-len(f"{PART_MARK}0")])
+        if whole.exists():
+            continue  # already joined; settle_files removes the pieces
+        pieces = {}
+        for piece in ckpt_dir.glob(f"{whole.name}{PART_MARK}*"):
+            index = piece.name[len(whole.name) + len(PART_MARK):]
+            if index.isdigit():
+                pieces[int(index)] = piece
+        if sorted(pieces) != list(range(len(pieces))):
+            missing = sorted(set(range(max(pieces) + 1)) - set(pieces))
+            notes.append(f"checkpoints/{whole.name} lies in pieces and piece(s) "
+                         f"{', '.join(f'{PART_MARK}{k}' for k in missing)} are missing; "
+                         "it is not joined")
+            continue
+
+        def write(tmp, ordered=[pieces[k] for k in sorted(pieces)]):
+            with open(tmp, "wb") as out:
+                for piece in ordered:
+                    with open(piece, "rb") as src:
+                        shutil.copyfileobj(src, out)
+
+        write_through_temp(whole, ".tmp.keras", write)
+        for piece in pieces.values():
+            piece.unlink()
+        say(f"note: checkpoints/{whole.name} joined from its {len(pieces)} pieces")
+    return notes
+
+
 def valid_checkpoints(ckpt_dir: Path) -> tuple[dict, list[str]]:
     """{epoch: path} of the checkpoints whose recorded epoch matches their name."""
     found, notes = {}, []
@@ -218,7 +261,9 @@ def load_state(out_dir: Path, say=print) -> tuple[dict, list]:
     exists although epochs were finished.  Every repair is said."""
     fresh = fresh_state()
     state_path, history_path = out_dir / "state.json", out_dir / "history.csv"
+    piece_notes = join_checkpoint_parts(out_dir / "checkpoints", say)
     ckpts, ckpt_notes = valid_checkpoints(out_dir / "checkpoints")
+    ckpt_notes = piece_notes + ckpt_notes
     history, history_notes = history_prefix(history_path)
     state, state_note = None, None
     if state_path.exists():
