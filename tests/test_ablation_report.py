@@ -236,3 +236,39 @@ def test_equal_activation_sets_each_gpc_network_against_mobilenet_swish(ablation
     text = (ablation_folder / "summary" / "summary.md").read_text()
     assert text.index("Beyond the five contrasts") < text.index(abl.GROUP_INTROS["equal activation"]) \
         < text.index("**128 channels per group** (gpc128 - mobilenet-swish): +7.83 pp")
+
+
+def test_without_a_d6_network_the_ablation_has_what_ran_and_the_curves_every_network(tmp_path):
+    """A folder like `paper32`: MobileNet-swish and a thinner MobileNet beside
+    Table 6.1's networks, no gpc16 ablation network.  The ablation holds only
+    the networks that ran (no placeholder, no contrast of networks never
+    meant to run) and the curves draw every network with a run (gpc64 has no
+    folder: no panel)."""
+    runs = tmp_path / "res" / "runs"
+    for variant in ("mobilenet", "mobilenet-swish", "mobilenet-swish-a0.5", "gpc16", "gpc32"):
+        for seed in (0, 1):
+            make_run(runs, variant, seed=seed, correct=_mask(RIGHT.get(variant, (600, 600))[seed]))
+    make_run(runs, "gpc128", complete=False)
+    results = load_results(tmp_path / "res")
+    main, ablation = abl.split_ablation(results)
+    assert list(main) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]
+    assert list(ablation) == ["mobilenet", "mobilenet-swish", "gpc16"]
+    per_seed, contrasts = abl.contrast_tests(ablation, n_resamples=200, others=main)
+    assert "activation, dense side" in contrasts.index and contrasts.attrs["notes"] == []
+    assert "32 channels per group" in contrasts.index  # the equal-activation ones stay
+    figure = abl.plot_ablation(ablation, per_seed, contrasts)
+    labels = [t.get_text() for t in figure.axes[1].get_yticklabels()]
+    assert labels == ["activation, dense side\nmobilenet-swish - MobileNet"]
+    assert figure.get_suptitle().endswith("no gpc16 network with a part taken away ran in this folder")
+    curves = abl.curve_variants(results)
+    assert set(curves) == {"mobilenet", "mobilenet-swish", "mobilenet-swish-a0.5", "gpc16",
+                           "gpc32", "gpc128"}
+    assert [k for k in curves if k in main] == ["mobilenet", "gpc16", "gpc32", "gpc128"]
+    write_summary(results, tmp_path / "res")
+    text = (tmp_path / "res" / "summary" / "summary.md").read_text()
+    assert "gpc16-relu6" not in text and "gpc16-k-only" not in text
+
+
+def test_with_an_ablation_the_curves_show_table_6_1_only(ablation_folder):
+    results = load_results(ablation_folder)
+    assert list(abl.curve_variants(results)) == ["mobilenet", "gpc16", "gpc32", "gpc64", "gpc128"]

@@ -29,6 +29,7 @@ from .ablation import (
     ablation_table,
     contrast_statements,
     contrast_tests,
+    curve_variants,
     extra_sections,
     plot_ablation,
     split_ablation,
@@ -82,7 +83,7 @@ from .tables import accuracy_text, csv_text, format_markdown, runs_table, summar
 
 __all__ = [
     "ABLATION_VARIANTS", "CONTRASTS", "SECONDARY_INTRO", "TABLE_COLUMNS", "ablation_table", "contrast_statements", "contrast_tests",
-    "extra_sections", "plot_ablation", "split_ablation",
+    "curve_variants", "extra_sections", "plot_ablation", "split_ablation",
     "equal_budget", "equal_budget_statements", "equal_budget_table", "fair_baseline_markdown",
     "family_points", "plot_pareto", "points_table", "split_widths",
     "convergence_markdown", "convergence_table", "counterpart_dir",

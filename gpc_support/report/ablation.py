@@ -65,13 +65,15 @@ from .tables import accuracy_text
 __all__ = ["ABLATION_VARIANTS", "ABLATION_ONLY", "ISOLATES", "CONTRASTS", "SECONDARY",
            "EQUAL_ACTIVATION", "MIXING", "LATER_VARIANTS", "ALL_CONTRASTS", "GROUP_INTROS", "SECONDARY_INTRO", "TABLE_COLUMNS",
            "Contrast",
-           "split_ablation", "ablation_table", "contrast_tests", "contrast_statements",
+           "D6_ABLATIONS", "split_ablation", "has_d6_ablation", "curve_variants", "ablation_table", "contrast_tests", "contrast_statements",
            "extra_sections", "plot_ablation"]
 
 # table order: each reference followed by what is taken from it
 ABLATION_VARIANTS = ("mobilenet", "mobilenet-swish", "gpc16", "gpc16-relu6",
                      "gpc16-no-interleave", "gpc16-no-sum", "gpc16-k-only", "gpc16-k-interleave")
 ABLATION_ONLY = ABLATION_VARIANTS[1:2] + ABLATION_VARIANTS[3:]
+# gpc16 with one part of the D6 block taken away
+D6_ABLATIONS = ABLATION_VARIANTS[3:]
 # added to the ablation after its first runs: in the table only once a folder holds its runs
 LATER_VARIANTS = ("gpc16-k-interleave",)
 
@@ -151,18 +153,21 @@ GROUP_INTROS = {
 
 def split_ablation(results: dict[str, list[RunResult]]):
     """(main, ablation): `main` without the ablation-only variants and the
-    thinner MobileNets (`fair_baseline`); `ablation`
-    the variants of the ablation, in table order (those of `LATER_VARIANTS`
-    only when the folder has them), when the folder holds any ablation-only
-    variant, else {}."""
+    thinner MobileNets (`fair_baseline`); `ablation` the variants of the
+    ablation in table order, when the folder holds any ablation-only variant,
+    else {}.  Once one of `D6_ABLATIONS` ran, every variant of the ablation
+    is there (one not run yet as a "missing" run; those of `LATER_VARIANTS`
+    only when the folder has them); before that (e.g. `paper32`, which
+    trains MobileNet-swish but no gpc16 ablation network) only the variants
+    with a run folder."""
     from .fair_baseline import is_thinner
 
     # the thinner MobileNets belong to the fair baseline, not to Table 6.1
     main = {k: v for k, v in results.items() if k not in ABLATION_ONLY and not is_thinner(k)}
-    present = [k for k in ABLATION_ONLY if k in results
-               and any(r.status != "missing" for r in results[k])]
-    if not present:
+    if not any(_ran(results.get(k, [])) for k in ABLATION_ONLY):
         return main, {}
+    if not has_d6_ablation(results):
+        return main, {k: results[k] for k in ABLATION_VARIANTS if _ran(results.get(k, []))}
     ablation = {}
     for name in ABLATION_VARIANTS:
         if name in LATER_VARIANTS and name not in results:
@@ -173,6 +178,27 @@ def split_ablation(results: dict[str, list[RunResult]]):
             ablation[name] = [RunResult(variant=name, status="missing",
                                         problem="no folder in runs/")]
     return main, ablation
+
+
+def has_d6_ablation(results: dict[str, list[RunResult]]) -> bool:
+    """Whether any gpc16 network with a part of the D6 block taken away ran here."""
+    return any(_ran(results.get(k, [])) for k in D6_ABLATIONS)
+
+
+def curve_variants(results: dict[str, list[RunResult]]) -> dict[str, list[RunResult]]:
+    """The networks the curves figures draw, in table order: Table 6.1's that
+    have a run folder; in a folder without a D6 ablation network, every other
+    network with one too (e.g. `paper32`'s MobileNet-swish and thinner
+    MobileNet, whose curves no other figure draws).  Table 6.1's five when
+    none has a folder."""
+    main = split_ablation(results)[0]
+    whole = not has_d6_ablation(results)
+    chosen = {k: v for k, v in results.items() if _ran(v) and (k in main or whole)}
+    return chosen or main
+
+
+def _ran(runs):
+    return any(r.status != "missing" for r in runs)
 
 
 def _done(runs):
@@ -232,7 +258,9 @@ def contrast_tests(ablation: dict[str, list[RunResult]], alpha: float = ALPHA,
         seeds = sorted(set(w) & set(o))
         seeds = [s for s in seeds if np.array_equal(w[s][0], o[s][0])]
         if not seeds:
-            if c in CONTRASTS:  # an untested SECONDARY comparison is simply not shown
+            # an untested SECONDARY comparison is simply not shown, nor is a contrast of
+            # networks the folder never meant to run (no folder and no placeholder)
+            if c in CONTRASTS and c.with_part in outcomes and c.without in outcomes:
                 notes.append(f"{c.name} ({c.text}): no seed with complete runs of both")
             continue
         mine = []
@@ -361,8 +389,10 @@ def plot_ablation(ablation: dict[str, list[RunResult]], per_seed: pd.DataFrame,
         ax.set_xlabel("test accuracy % (points: seeds; bar: mean ± sd)")
         ax.set_title("Test accuracy of each ablation variant")
         ax = axes[0, 1]
-        # every contrast keeps its row, tested or not, so the rows line up run after run
-        for y, contrast in enumerate(CONTRASTS):
+        # every contrast of the ablation's networks keeps its row, tested or not, so the
+        # rows line up run after run
+        shown = [c for c in CONTRASTS if c.with_part in ablation and c.without in ablation]
+        for y, contrast in enumerate(shown):
             if contrast.name not in summary.index:
                 ax.text(0.5, y, "not tested yet: no seed with complete runs of both",
                         ha="center", va="center", fontsize=8, color="0.4",
@@ -376,10 +406,12 @@ def plot_ablation(ablation: dict[str, list[RunResult]], per_seed: pd.DataFrame,
             ax.plot(d, np.full(len(d), y - 0.22), ls="none", marker="o", ms=5, color="0.55",
                     mec="black", mew=0.4, zorder=3)
         ax.axvline(0, color="0.3", lw=1, ls="--")
-        ax.set_yticks(range(len(CONTRASTS)), [f"{c.name}\n{c.text}" for c in CONTRASTS])
-        ax.set_ylim(len(CONTRASTS) - 0.5, -0.5)  # first contrast on top, fixed row height
+        ax.set_yticks(range(len(shown)), [f"{c.name}\n{c.text}" for c in shown])
+        ax.set_ylim(len(shown) - 0.5, -0.5)  # first contrast on top, fixed row height
         ax.set_xlabel("accuracy difference, pp (with the part - without)")
         ax.set_title("What each part adds: mean over seeds (diamond),\n95% paired bootstrap "
                      "interval (line), each seed (grey)")
-        fig.suptitle("Ablation of the D6 block (gpcMobileNet 16)")
+        fig.suptitle("Ablation of the D6 block (gpcMobileNet 16)" + (
+            "" if any(k in ablation for k in D6_ABLATIONS)
+            else ": no gpc16 network with a part taken away ran in this folder"))
     return fig

@@ -325,16 +325,17 @@ def write_summary(results: dict[str, list[RunResult]], results_dir, counts_224: 
                             if runs[0].metrics is not None}
         sizes = {r.image_size for r in complete_runs(results)}
         reduction_size = sizes.pop() if len(sizes) == 1 else None
+    curves = abl.curve_variants(all_results)  # Table 6.1's; without a D6 ablation network, all
     makers = {
         "fig_accuracy": None, "fig_loss": None,
-        "fig_overlay_val_accuracy": lambda: figs.plot_overlay(results, "val_accuracy"),
-        "fig_overlay_val_loss": lambda: figs.plot_overlay(results, "val_loss"),
+        "fig_overlay_val_accuracy": lambda: figs.plot_overlay(curves, "val_accuracy"),
+        "fig_overlay_val_loss": lambda: figs.plot_overlay(curves, "val_loss"),
         "fig_test_accuracy": lambda: figs.plot_test_accuracy(results),
         "fig_tradeoff": lambda: figs.plot_tradeoff(results),
         "fig_reduction": lambda: figs.plot_reduction(reduction_counts, reduction_size),
     }
     try:
-        grid = figs.plot_curves_grid(results)
+        grid = figs.plot_curves_grid(curves)
     except Exception as err:  # noqa: BLE001
         grid = (err, err)
     written, drawn, failures = [], [], []
