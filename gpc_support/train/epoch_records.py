@@ -203,7 +203,9 @@ def join_checkpoint_parts(ckpt_dir: Path, say=print) -> list[str]:
                          "it is not joined")
             continue
 
-        def write(tmp, ordered=[pieces[k] for k in sorted(pieces)]):
+        ordered = [pieces[k] for k in sorted(pieces)]
+
+        def write(tmp):
             with open(tmp, "wb") as out:
                 for piece in ordered:
                     with open(piece, "rb") as src:
