@@ -150,7 +150,7 @@ def test_help_lists_the_options():
                             text=True, timeout=60)
     assert result.returncode == 0
     for option in ("--profile", "--data-dir", "--channels", "--seeds", "--seed", "--precision",
-                   "--out", "--force"):
+                   "--out", "--force", "--no-summary", "--cpus"):
         assert option in result.stdout
 
 

@@ -173,3 +173,32 @@ def test_summary_of_runs_replaced_by_force_is_removed_on_a_stop(tmp_path):
         assert "--force" in message and not (out / "summary").exists()
     finally:
         STATE.clear()
+
+
+def test_no_summary_names_the_command_and_keeps_or_drops_the_old_summary(tmp_path, monkeypatch):
+    """--no-summary: the batch says how to build the summary later; a summary
+    already there stays, unless it shows a run --force replaced."""
+    from gpc_support.run.stopping import STATE
+    from gpc_support.run.tasks import summary_left_out
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "my results"
+    run = out / "runs" / "gpc16" / "seed0"
+    run.mkdir(parents=True)
+    plan = {"out": out}
+    STATE.begin_batch(out)
+    try:
+        text = summary_left_out(plan)
+        assert text.startswith("not built (--no-summary)")
+        # relative to the caller's folder, quoted for the shell
+        assert "python -m gpc_support.summary_notebook 'my results'" in text
+        assert "built before" not in text
+        (out / "summary").mkdir()
+        assert f"{out / 'summary'} is the one built before this batch" in summary_left_out(plan)
+        assert (out / "summary").is_dir()
+        STATE.forced.append(run)
+        (run / "state.json").write_text(json.dumps({"epochs_done": 1}))
+        text = summary_left_out(plan)
+        assert "--force" in text and "removed" in text and not (out / "summary").exists()
+    finally:
+        STATE.clear()

@@ -70,7 +70,9 @@ def epochs_done(run_dir):
         return 0
 
 
-def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2, seed=0):
+def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2, seed=0, summary=True):
+    """Every run of `variants` complete with its notebook; the summary written
+    (or, summary=False: not built, as --no-summary asks); no stray files."""
     for name in variants:
         run = out / "runs" / name / f"seed{seed}"
         rows = read_history(run / "history.csv")
@@ -80,10 +82,13 @@ def check_complete(out, variants=("mobilenet", "gpc16"), epochs=2, seed=0):
         nb = json.loads((out / "notebooks" / f"{name}-seed{seed}.ipynb").read_text())
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, name
-    summary = (out / "summary" / "summary.md").read_text()
-    csv = (out / "summary" / "summary.csv").read_text()
-    for label in ("MobileNet", "gpcMobileNet 16"):
-        assert label in summary and label in csv
+    if summary:
+        text = (out / "summary" / "summary.md").read_text()
+        csv = (out / "summary" / "summary.csv").read_text()
+        for label in ("MobileNet", "gpcMobileNet 16"):
+            assert label in text and label in csv
+    else:
+        assert not (out / "summary").exists() and not (out / "notebooks" / "summary.ipynb").exists()
     assert not list(out.rglob("*.partial.ipynb"))
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("*.tmp.*"))
     # nothing written to the results names a folder of this machine
@@ -135,16 +140,22 @@ def test_run_all_prints_one_progress_line_per_epoch(smoke_results):
 
 
 def test_second_call_skips_finished_variants(smoke_results, cifar_batches_dir):
+    """Nothing is retrained; with --no-summary the summary there is left as it
+    is (the kill test below sees a summary rebuilt over complete runs)."""
     out, _ = smoke_results
-    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    files = [p for p in list((out / "runs").rglob("*")) + list((out / "summary").rglob("*"))
+             if p.is_file()]
+    before = {p: p.stat().st_mtime_ns for p in files}
     result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir,
-                     "--channels", "base,16", "--out", out)
+                     "--channels", "base,16", "--out", out, "--no-summary")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("complete, skipped") == 2
     assert "all 2 runs complete, nothing to train: use --force to retrain or --out for a new folder" \
         in result.stdout
-    assert "[summary]  written to" in result.stdout  # the summary is rebuilt all the same
-    after = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if p.is_file()}
+    assert "[summary]  not built (--no-summary); build it when you want with\n" \
+           f"  python -m gpc_support.summary_notebook {out}\n" \
+           f"  {out / 'summary'} is the one built before this batch" in result.stdout
+    after = {p: p.stat().st_mtime_ns for p in files}
     assert after == before
 
 
@@ -235,8 +246,8 @@ def test_one_batch_per_folder_and_clean_stops(tmp_path, cifar_batches_dir):
         nb = list((out / "notebooks").glob("*.ipynb"))
         for path in nb:
             json.loads(path.read_text())  # any kept notebook is whole
-    result = run_all(*args)
+    result = run_all(*args, "--no-summary")  # the summary after a stop: the kill test
     assert result.returncode == 0, result.stdout + result.stderr
-    check_complete(out, variants=("gpc16",), epochs=5)
+    check_complete(out, variants=("gpc16",), epochs=5, summary=False)
     resumes = json.loads((run / "seed0" / "metrics.json").read_text())["resumes"]
     assert len(resumes) >= 1

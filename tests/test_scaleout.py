@@ -100,14 +100,16 @@ def two_runs_side_by_side(out, cifar_batches_dir, where, *option):
     """run_all.sh on MobileNet and gpc16 with a two-place option (--gpus / --cpus):
     both must be in flight before either ends, and both complete."""
     result = run_all("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
-                     "--out", out, *option)
+                     "--out", out, "--no-summary", *option)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     started = [i for i, line in enumerate(lines) if f"training on {where}" in line]
     done = [i for i, line in enumerate(lines) if f" done on {where} " in line]
     assert len(started) == 2 and len(done) == 2, result.stdout
     assert max(started) < min(done), result.stdout  # both in flight before either ended
-    check_complete(out)
+    # the summary after a pool: the submitit test below builds it through the same function
+    assert "[summary]  not built (--no-summary)" in result.stdout, result.stdout
+    check_complete(out, summary=False)
     return result
 
 
@@ -116,14 +118,15 @@ def test_gpus_runs_each_on_its_gpu_then_skips_it(tmp_path, cifar_batches_dir):
     below); what is its own is the GPU a run sees.  One short run on GPU 1."""
     out = tmp_path / "gpus"
     args = ("--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "16",
-            "--epochs", "1", "--out", out, "--gpus", "1")
+            "--epochs", "1", "--out", out, "--gpus", "1", "--no-summary")
     result = run_all(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[1/1] gpc16/seed0" in result.stdout and "training on GPU 1" in result.stdout
     metrics = json.loads((out / "runs" / "gpc16" / "seed0" / "metrics.json").read_text())
     assert metrics["environment"]["cuda_visible_devices"] == "1"
     assert metrics["epochs"] == 1
-    # again: nothing to do, the summary is rebuilt
+    assert not (out / "summary").exists()
+    # again: nothing to do
     again = run_all(*args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("complete, skipped") == 1 and "training on GPU" not in again.stdout
@@ -238,3 +241,13 @@ def test_slurm_submission_array_then_summary_after_it(capsys, tmp_path, cifar_ba
     assert "summary: submitted as job 701 (after the array 700 ends)" in out
     # the tasks' pickles are in the shared results folder
     assert len(list((out_dir / "jobs").glob("700_*/*_submitted.pkl"))) == 4
+    # --no-summary: the array alone, and the command that builds the summary later
+    code, out, err = main_output(
+        capsys, "--profile", "smoke", "--data-dir", cifar_batches_dir, "--channels", "base,16",
+        "--seeds", "0,1", "--out", tmp_path / "alone", "--executor", "slurm",
+        "--slurm-partition", "gpu4", "--no-summary")
+    assert code == 0, out + err
+    assert sorted(p.name for p in scripts.iterdir()) == ["0.sh", "1.sh", "2.sh"]  # one more: the array
+    assert "#SBATCH --array=0-3%4" in (scripts / "2.sh").read_text()
+    assert "summary: not built (--no-summary)" in out and "summary: submitted" not in out
+    assert "gpc_support.summary_notebook" in out

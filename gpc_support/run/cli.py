@@ -1,6 +1,7 @@
 """The command line of the study (`run_all.sh`): check every option, then run the plan.
 
-It runs the variant notebook once per (variant, seed), then the summary.
+It runs the variant notebook once per (variant, seed), then the summary
+(unless --no-summary).
 
 This is what `run_all.sh` calls once the environment is ready:
 
@@ -75,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="retrain runs that are complete or unfinished (the old results are "
                         "kept until the new run has finished its first epoch)")
+    p.add_argument("--no-summary", action="store_true",
+                   help="train only, leave the summary for later (python -m "
+                        "gpc_support.summary_notebook <out> builds it)")
     p.add_argument("--check", action="store_true",
                    help="only check the parameters and print the plan (with --executor "
                         "slurm: also the sbatch script, without submitting)")
@@ -196,7 +200,8 @@ def plan_from_args(argv) -> dict:
             "data_dir_param": None if data_dir is None else _relative_to_root(data_dir, args.data_dir),
             "data_note": data_note,
             "out_param": _relative_to_root(out, args.out), "precision": args.precision,
-            "force": args.force, "check": args.check, **options_from_args(args)}
+            "force": args.force, "check": args.check, "summary": not args.no_summary,
+            **options_from_args(args)}
 
 
 def _embedded_default(profile: str) -> tuple[str | None, str | None]:

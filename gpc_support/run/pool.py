@@ -25,7 +25,7 @@ from .console import EXIT_LOCKED, fmt_duration, short_error
 from .notebooks import remove_stale_partials
 from .scale_options import cpus_text, usable_cpus
 from .stopping import install_stop_handlers, stop_children
-from .tasks import STAGGER_S, build_summary, run_one, run_spec
+from .tasks import STAGGER_S, build_summary, run_one, run_spec, summary_left_out
 
 __all__ = ["slots", "run_on_gpus"]
 
@@ -172,6 +172,9 @@ def _run_on_gpus_locked(plan: dict, jobs) -> int:
         print(f"run_all.sh: {len(failed)} run(s) failed; the summary is not built", file=sys.stderr,
               flush=True)
         return 1
+    if not plan.get("summary", True):
+        print(f"[summary]  {summary_left_out(plan)}", flush=True)
+        return 0
     from ..report.summary_text import SummaryRefused
 
     print("[summary]  building table and figures ...", flush=True)

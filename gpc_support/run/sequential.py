@@ -12,6 +12,7 @@ from ..common.run_folder import epochs_done, notebook_of, run_dir_of, run_status
 from .console import fmt_duration, short_error
 from .notebooks import execute_notebook, path_anchors, remove_stale_partials, scrub_paths
 from .stopping import STATE, drop_stale_summary
+from .tasks import summary_left_out
 
 __all__ = ["run_sequential", "summary_step"]
 
@@ -35,6 +36,9 @@ def summary_step(plan: dict, start: float) -> int:
     from .summary_notebook import SummaryRefused, build_summary
 
     out = Path(plan["out"])
+    if not plan.get("summary", True):
+        print(f"[summary]  {summary_left_out(plan)}", flush=True)
+        return 0
     print("[summary]  building table and figures ...", flush=True)
     try:
         build_summary(out, force=plan["force"], results_param=str(plan.get("out_param") or out),

@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from .tasks import run_spec, slurm_task, summary_task, todo_jobs
+from .tasks import run_spec, slurm_task, summary_left_out, summary_task, todo_jobs
 
 __all__ = ["slurm_parameters", "jobs_folder", "sbatch_script", "run_submitit"]
 
@@ -96,17 +96,12 @@ def run_submitit(plan: dict, jobs) -> int:
     for job, name in zip(task_jobs, names):
         print(f"  {name}: submitted as job {job.job_id}", flush=True)
     summary_plan = {k: plan[k] for k in ("out", "out_param", "force")}
+    build = plan.get("summary", True)
     if plan["executor"] == "slurm":
-        summary_ex = _executor(plan, 1)
-        params = {"gpus_per_task": None}
-        params["additional_parameters"] = dict(plan["slurm"]["extra"])
-        if task_jobs:
-            array_id = str(task_jobs[0].job_id).split("_")[0]
-            params["additional_parameters"]["dependency"] = f"afterany:{array_id}"
-        summary_ex.update_parameters(job_name="gpc-study-summary", time=60, **params)
-        job = summary_ex.submit(summary_task, summary_plan, jobs)
-        print(f"  summary: submitted as job {job.job_id}"
-              + (f" (after the array {array_id} ends)" if task_jobs else ""), flush=True)
+        if build:
+            _submit_summary(plan, summary_plan, jobs, task_jobs)
+        else:
+            print(f"  summary: {summary_left_out(plan)}", flush=True)
         print(f"logs in {Path(plan['out']) / 'jobs'}; submit the same command again to resume "
               "what did not finish", flush=True)
         return 0
@@ -119,6 +114,9 @@ def run_submitit(plan: dict, jobs) -> int:
             failed.append(name)
             print(f"  {name}: FAILED (job {job.job_id}): {_job_failure(job, err)}",
                   file=sys.stderr, flush=True)
+    if not build:
+        print(f"[summary] {summary_left_out(plan)}", flush=True)
+        return 1 if failed else 0
     job = _executor(plan, 1).submit(summary_task, summary_plan, jobs)
     try:
         print(f"[summary] {job.result()}", flush=True)
@@ -127,6 +125,20 @@ def run_submitit(plan: dict, jobs) -> int:
               flush=True)
         return 1
     return 1 if failed else 0
+
+
+def _submit_summary(plan: dict, summary_plan: dict, jobs, task_jobs) -> None:
+    """The summary as a Slurm job that starts once the array has ended (afterany)."""
+    summary_ex = _executor(plan, 1)
+    params = {"gpus_per_task": None}
+    params["additional_parameters"] = dict(plan["slurm"]["extra"])
+    if task_jobs:
+        array_id = str(task_jobs[0].job_id).split("_")[0]
+        params["additional_parameters"]["dependency"] = f"afterany:{array_id}"
+    summary_ex.update_parameters(job_name="gpc-study-summary", time=60, **params)
+    job = summary_ex.submit(summary_task, summary_plan, jobs)
+    print(f"  summary: submitted as job {job.job_id}"
+          + (f" (after the array {array_id} ends)" if task_jobs else ""), flush=True)
 
 
 def _job_failure(job, err: Exception) -> str:

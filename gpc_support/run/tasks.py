@@ -10,16 +10,17 @@ call these, so every executor writes the same files.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 
 from ..common.paths import VARIANT_NOTEBOOK
 from ..common.run_folder import notebook_of, run_dir_of, run_status
 from .notebooks import execute_notebook, path_anchors, scrub_paths
-from .stopping import STATE, install_stop_handlers
+from .stopping import STATE, drop_stale_summary, install_stop_handlers
 
 __all__ = ["STAGGER_S", "run_spec", "run_one", "slurm_task", "missing_runs", "todo_jobs",
-           "build_summary", "summary_task"]
+           "build_summary", "summary_task", "summary_left_out"]
 
 # Kernels started at the same moment can pick the same free ports: start them apart.
 STAGGER_S = float(os.environ.get("GPC_KERNEL_STAGGER_S", "5"))
@@ -107,6 +108,25 @@ def build_summary(plan: dict, jobs, lock: bool = True) -> str:
                                results_param=str(plan.get("out_param") or out),
                                anchors=path_anchors(plan))
     return f"written to {out / 'summary'}"
+
+
+def summary_left_out(plan: dict) -> str:
+    """What a batch run with --no-summary says where the summary would be built:
+    the command that builds it later (from the caller's folder, as the user
+    gave --out), and what became of the summary already in the folder."""
+    out = Path(plan["out"])
+    try:
+        shown = os.path.relpath(out) if out.is_relative_to(Path.cwd()) else str(out)
+    except (OSError, ValueError):
+        shown = str(out)
+    text = ("not built (--no-summary); build it when you want with\n"
+            f"  python -m gpc_support.summary_notebook {shlex.quote(shown)}")
+    stale = drop_stale_summary()  # a summary showing runs --force replaced
+    if stale:
+        return f"{text}\n  {stale}"
+    if (out / "summary").is_dir():
+        text += f"\n  {out / 'summary'} is the one built before this batch"
+    return text
 
 
 def summary_task(plan: dict, jobs) -> str:
