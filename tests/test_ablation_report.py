@@ -1,4 +1,4 @@
-"""The ablation's table, contrasts and figure (issue 14), from results folders
+"""The ablation's table, contrasts and figure, from results folders
 with known per-image outcomes."""
 
 import numpy as np

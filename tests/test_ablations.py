@@ -1,4 +1,4 @@
-"""The ablation variants of issue 14: names, exact parameter counts, wiring, training."""
+"""The ablation variants of the D6 block: names, exact parameter counts, wiring, training."""
 
 import numpy as np
 import pytest
